@@ -1,0 +1,42 @@
+"""The `latent-explainer` command: parses flags, runs a sub-command, and turns a UserError
+into one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agent.commands import train
+from agent.errors import UserError
+
+COMMANDS = (train,)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        sys.stderr.write(f"latent-explainer: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="latent-explainer", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as error:
+        sys.stderr.write(f"latent-explainer: error: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("latent-explainer: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

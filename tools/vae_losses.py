@@ -1,0 +1,102 @@
+"""Objectives for tools/vae.py: VAE (Kingma & Welling 2014), beta-VAE (Higgins et al. 2017) and
+beta-TCVAE (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
+
+All losses are per-example means over the batch, in nats. The reconstruction term is the
+Bernoulli negative log-likelihood summed over pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class LossTerms:
+    """loss: the objective to minimise; the rest are diagnostics (batch means, nats)."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+    total_correlation: torch.Tensor | None = None
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(z; mean, exp(logvar)); broadcasts its arguments."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mean) ** 2 * torch.exp(-logvar))
+
+
+def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per example and dimension: (B, D)."""
+    return 0.5 * (mean**2 + logvar.exp() - 1 - logvar)
+
+
+def _log_importance_weights(batch_size: int, dataset_size: int) -> torch.Tensor:
+    """Minibatch-stratified sampling weights (Chen et al. 2018, appendix C.2): (M, M) log
+    weights such that logsumexp_j [w_ij + log q(z_i | x_j)] estimates log q(z_i)."""
+    m, n = batch_size, dataset_size
+    rows = torch.arange(m)
+    weights = torch.full((m, m), 1.0 / (m - 1))
+    weights[rows, rows] = 1.0 / n  # the example that produced z_i
+    weights[rows, (rows + 1) % m] = (n - m + 1) / (n * (m - 1))  # one stratum weight per row
+    return weights.log()
+
+
+def beta_tcvae_terms(
+    z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, dataset_size: int, estimator: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The three KL terms of the decomposition, each (B,):
+    index-code MI = log q(z|x) - log q(z); TC = log q(z) - sum_j log q(z_j);
+    dimension-wise KL = sum_j log q(z_j) - log p(z).
+
+    Steps:
+    1. log q(z_i | x_j) for every pair in the batch: (M, M, D).
+    2. log q(z_i) and log q(z_ij) by minibatch-weighted ("mws") or minibatch-stratified
+       ("mss") sampling over j.
+    """
+    m = z.shape[0]
+    log_qz_pairs = gaussian_log_density(z[:, None], mean[None], logvar[None])  # (M, M, D)
+    if estimator == "mws":
+        log_norm = math.log(m * dataset_size)
+        log_qz = torch.logsumexp(log_qz_pairs.sum(2), dim=1) - log_norm
+        log_qz_product = (torch.logsumexp(log_qz_pairs, dim=1) - log_norm).sum(1)
+    elif estimator == "mss":
+        w = _log_importance_weights(m, dataset_size).to(z)
+        log_qz = torch.logsumexp(w + log_qz_pairs.sum(2), dim=1)
+        log_qz_product = torch.logsumexp(w[:, :, None] + log_qz_pairs, dim=1).sum(1)
+    else:
+        raise ValueError(f"tc_estimator must be 'mws' or 'mss', got {estimator!r}")
+    log_qz_given_x = gaussian_log_density(z, mean, logvar).sum(1)
+    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)
+    return log_qz_given_x - log_qz, log_qz - log_qz_product, log_qz_product - log_pz
+
+
+def vae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    loss: str,
+    beta: float,
+    dataset_size: int,
+    tc_estimator: str = "mss",
+) -> LossTerms:
+    """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D)."""
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    kl = kl_to_standard_normal(mean, logvar).sum(1).mean()
+    if loss == "vae":
+        return LossTerms(recon + kl, recon, kl)
+    if loss == "beta_vae":
+        return LossTerms(recon + beta * kl, recon, kl)
+    if loss == "beta_tcvae":
+        mi, tc, dim_kl = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
+        total = recon + mi.mean() + beta * tc.mean() + dim_kl.mean()
+        return LossTerms(total, recon, kl, tc.mean())
+    raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")
