@@ -26,6 +26,7 @@ def save_checkpoint(model: BurgessVAE, folder: str | Path, training: dict | None
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
+    (folder / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; the sandbox reads as another user
     record = {"model": model.config.to_dict(), "training": training or {}}
     (folder / CONFIG_FILE).write_text(json.dumps(record, indent=2))
     return folder

@@ -19,7 +19,8 @@ from tools.vae_losses import vae_loss
 class TrainSettings:
     """steps: optimiser steps (stops earlier when max_minutes runs out); batch_size: images per
     step; lr: Adam learning rate; seed: seeds data and initialisation; save_every_minutes:
-    checkpoint cadence; threads: torch CPU threads (0 leaves torch's default)."""
+    checkpoint cadence; kl_warmup_steps: steps over which the KL weight rises linearly from 0 to
+    1 (0: no annealing); threads: torch CPU threads (0 leaves torch's default)."""
 
     steps: int = 100_000
     batch_size: int = 256
@@ -27,6 +28,7 @@ class TrainSettings:
     seed: int = 0
     max_minutes: float = 60.0
     save_every_minutes: float = 10.0
+    kl_warmup_steps: int = 0
     threads: int = 0
     device: str = "cpu"
 
@@ -58,6 +60,7 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
         terms = vae_loss(
             logits, x, z, mean, logvar, loss=config.loss, beta=config.beta,
             dataset_size=config.dataset_size, tc_estimator=config.tc_estimator,
+            kl_weight=min(1.0, step / settings.kl_warmup_steps) if settings.kl_warmup_steps else 1.0,
         )
         optimiser.zero_grad(set_to_none=True)
         terms.loss.backward()

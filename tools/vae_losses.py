@@ -87,16 +87,21 @@ def vae_loss(
     beta: float,
     dataset_size: int,
     tc_estimator: str = "mss",
+    kl_weight: float = 1.0,
 ) -> LossTerms:
-    """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D)."""
+    """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D).
+
+    kl_weight in [0, 1] scales every KL term (KL annealing, Bowman et al. 2016): training starts
+    near an autoencoder so the encoder leaves the "mean image" plateau of sparse data such as
+    dSprites, then the full objective takes over."""
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
     kl = kl_to_standard_normal(mean, logvar).sum(1).mean()
     if loss == "vae":
-        return LossTerms(recon + kl, recon, kl)
+        return LossTerms(recon + kl_weight * kl, recon, kl)
     if loss == "beta_vae":
-        return LossTerms(recon + beta * kl, recon, kl)
+        return LossTerms(recon + kl_weight * beta * kl, recon, kl)
     if loss == "beta_tcvae":
         mi, tc, dim_kl = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
-        total = recon + mi.mean() + beta * tc.mean() + dim_kl.mean()
+        total = recon + kl_weight * (mi.mean() + beta * tc.mean() + dim_kl.mean())
         return LossTerms(total, recon, kl, tc.mean())
     raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")

@@ -22,6 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=60.0, help="wall-clock budget")
     p.add_argument("--save-every-minutes", type=float, default=10.0)
+    p.add_argument("--kl-warmup-steps", type=int, default=0,
+                   help="raise the KL weight linearly from 0 to 1 over this many steps")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when present)")
     p.set_defaults(run=run)
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes,
-        threads=args.threads, device=str(resolve_device(args.device)),
+        kl_warmup_steps=args.kl_warmup_steps, threads=args.threads, device=str(resolve_device(args.device)),
     )
     folder = train_vae(config, settings, args.out)
     print(json.dumps({"checkpoint": str(folder)}))

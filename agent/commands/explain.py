@@ -1,0 +1,66 @@
+"""`latent-explainer explain`: explain every latent of a model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tools.builtin_models import DEFAULT_MODEL
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags for agent.settings.Settings; None means "not given" (environment, then default)."""
+    p.add_argument("--n-samples", type=int, help="explanation samples per latent (default 5)")
+    p.add_argument("--frames", type=int, help="frames per traversal (default 7)")
+    p.add_argument("--range", dest="traversal_range", type=float, help="first traversal spans [-R, R] (default 3)")
+    p.add_argument("--threshold", type=float, help="certainty needed to accept an explanation")
+    p.add_argument("--max-attempts", type=int, help="attempts per latent before 'No clear explanation' (default 3)")
+    p.add_argument("--seed", type=int, help="seed of the anchor codes (default 0)")
+    p.add_argument("--device", help="torch device in the sandbox: auto, cpu, cuda, cuda:N")
+    p.add_argument("--sandbox", choices=["auto", "strict", "off"], help="isolation of generated code (default auto)")
+    p.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds one sandbox cell may run")
+    p.add_argument("--llm", help="openai:MODEL for any OpenAI-compatible endpoint; default: offline")
+    p.add_argument("--llm-base-url", help="the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
+    p.add_argument("--llm-api-key", help="API key (default: $OPENAI_API_KEY); never stored in the run")
+
+
+SETTINGS_FLAGS = ("n_samples", "frames", "traversal_range", "threshold", "max_attempts", "seed", "device",
+                  "sandbox", "cell_timeout_s", "llm", "llm_base_url")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("explain", help="explain every latent of a model")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"builtin:NAME, FILE.py:FUNCTION or a checkpoint folder (default {DEFAULT_MODEL})")
+    p.add_argument("--bias", help="the inductive-bias formula (default: the model family's)")
+    p.add_argument("--out", type=Path, help="write results.json, report.html and frames into this folder")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_settings_arguments(p)
+    p.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from agent.llm_config import parse_llm_spec
+    from agent.settings import Settings
+
+    settings = Settings.resolve({name: getattr(args, name, None) for name in SETTINGS_FLAGS})
+    if args.llm_api_key:
+        os.environ["OPENAI_API_KEY"] = args.llm_api_key  # read by the client; kept out of state
+    parse_llm_spec(settings.llm, base_url=settings.llm_base_url)  # a bad spec fails here, before any work
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.run import RunRequest, run_explain
+    from tools.model_ref import parse_model_ref
+
+    settings = settings_from_args(args)
+    ref = parse_model_ref(args.model)
+    if args.bias:
+        from tools.bias_formula import parse_bias
+
+        parse_bias(args.bias)  # a malformed formula is reported before any work
+    run_dir = run_explain(RunRequest(str(ref), args.bias, settings, args.out, args.quiet))
+    print(run_dir / "results.json")
+    return 0

@@ -1,0 +1,71 @@
+"""The LangGraph application: wiring only (the nodes live in agent/nodes/).
+
+    planner --Send per plan--> explain_latent --> reporter
+    explain_latent = coder -> sandbox -> vision -> verifier -(loop back)-> coder
+                                     \\-(sandbox failed)-> verifier
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from agent.nodes.coder import write_perturbation_code
+from agent.nodes.planner import plan_traversals
+from agent.nodes.reporter import write_report_files
+from agent.nodes.sandbox_runner import run_perturbation_code
+from agent.nodes.verifier import route_after_verifier, verify_explanations
+from agent.nodes.vision import query_vision_model
+from agent.state import LatentState, RunState
+
+
+def route_after_sandbox(state: LatentState) -> str:
+    """A traversal that failed goes straight to the verifier, which records the failure."""
+    return "verify_explanations" if state.get("error") else "query_vision_model"
+
+
+def fan_out_plans(state: RunState) -> list[Send]:
+    """One explain_latent branch per TraversalPlan, each starting at attempt 1."""
+    settings = state["settings"]
+    job_base = {"run_dir": state["run_dir"], "model_ref": state["model_ref"], "latent_dim": state["model"]["latent_dim"],
+                "bias": state["bias"], "settings": settings, "backend": state["backend"]}
+    return [
+        Send("explain_latent", {
+            "job": job_base | {"plan": plan},
+            "attempt": 1,
+            "span": settings["traversal_range"],
+            "seed": settings["seed"],
+            "values": plan["values"],
+            "steps": [{"node": "planner", "plan": plan, "bias_prompt": state["bias"]["prompt"]}],
+        })
+        for plan in state["plans"]
+    ]
+
+
+def build_latent_graph():
+    builder = StateGraph(LatentState)
+    builder.add_node(write_perturbation_code)
+    builder.add_node(run_perturbation_code)
+    builder.add_node(query_vision_model)
+    builder.add_node(verify_explanations)
+    builder.add_edge(START, "write_perturbation_code")
+    builder.add_edge("write_perturbation_code", "run_perturbation_code")
+    builder.add_conditional_edges("run_perturbation_code", route_after_sandbox, ["query_vision_model", "verify_explanations"])
+    builder.add_edge("query_vision_model", "verify_explanations")
+    builder.add_conditional_edges("verify_explanations", route_after_verifier, ["write_perturbation_code", END])
+    return builder.compile()
+
+
+def build_graph(checkpointer=None):
+    builder = StateGraph(RunState)
+    builder.add_node(plan_traversals)
+    builder.add_node("explain_latent", build_latent_graph())
+    builder.add_node(write_report_files)
+    builder.add_edge(START, "plan_traversals")
+    builder.add_conditional_edges("plan_traversals", fan_out_plans, ["explain_latent"])
+    builder.add_edge("explain_latent", "write_report_files")
+    builder.add_edge("write_report_files", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+graph = build_graph()

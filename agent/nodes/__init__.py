@@ -1,0 +1,1 @@
+"""One module per graph node; each exposes one function that returns a partial state update."""

@@ -1,0 +1,83 @@
+"""Verifier node: uncertainty gating and the loop-back decision (LatentExplainer, Zhu et al.
+2024, section 3.4).
+
+certainty = mean pairwise cosine similarity of the samples' sentence embeddings (a sample that
+saw no change counts as agreeing with nothing, tools/similarity.py). Then, checked here and only
+here, with the loop limit settings.max_attempts:
+- frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
+  widened by settings.widen_factor;
+- certainty >= threshold: accept the medoid sample;
+- samples disagree: loop back with new anchor codes;
+- out of attempts: "unclear" and "No clear explanation"; a failed sandbox step: "failed".
+"""
+
+from __future__ import annotations
+
+from agent.state import Decision, LatentState
+from tools.similarity import agreement
+
+NO_EXPLANATION = "No clear explanation"
+
+
+def _decide(state: LatentState) -> tuple[Decision, str, float, int]:
+    settings = state["job"]["settings"]
+    last_attempt = state["attempt"] >= settings["max_attempts"]
+    if state.get("error"):
+        return "failed", state["error"], 0.0, 0
+    result = agreement(state["samples"], state["visible"])
+    if state["pixel_change"] < settings["pixel_change_floor"]:
+        reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings['pixel_change_floor']})"
+        return ("unclear" if last_attempt else "widen"), reason, result.certainty, result.medoid
+    if result.certainty >= settings["threshold"]:
+        return "accept", f"certainty {result.certainty:.3f} >= threshold {settings['threshold']}", result.certainty, result.medoid
+    reason = f"samples disagree (certainty {result.certainty:.3f} < threshold {settings['threshold']})"
+    return ("unclear" if last_attempt else "new_anchors"), reason, result.certainty, result.medoid
+
+
+def verify_explanations(state: LatentState) -> dict:
+    """Returns the next attempt's {attempt, span, seed, values} on a loop-back, or the final
+    {latents: [entry]}; always {decision, certainty, medoid, history, steps}."""
+    from tools.bias_spec import traversal_values
+
+    job = state["job"]
+    settings = job["settings"]
+    decision, reason, certainty, medoid = _decide(state)
+    record = {"attempt": state["attempt"], "range": state["span"], "seed": state["seed"],
+              "certainty": round(certainty, 4), "pixel_change": round(state.get("pixel_change", 0.0), 5),
+              "decision": decision, "reason": reason}
+    history = [*state.get("history", []), record]
+    steps = [*state.get("steps", []), {"node": "verifier", **record}]
+    update: dict = {"decision": decision, "certainty": certainty, "medoid": medoid, "history": history, "steps": steps}
+    if decision == "widen":
+        span = state["span"] * settings["widen_factor"]
+        return update | {"attempt": state["attempt"] + 1, "span": span,
+                         "values": traversal_values(span, settings["frames"])}
+    if decision == "new_anchors":
+        return update | {"attempt": state["attempt"] + 1, "seed": state["seed"] + 1}
+    plan = job["plan"]
+    status = {"accept": "explained", "unclear": "unclear", "failed": "failed"}[decision]
+    samples = state.get("samples", []) if decision != "failed" else []
+    entry = {
+        "id": plan["id"],
+        "indices": plan["indices"],
+        "status": status,
+        "explanation": samples[medoid] if status == "explained" else None,
+        "certainty": round(certainty, 4),
+        "threshold": settings["threshold"],
+        "samples": samples,
+        "gamma": state["span"],
+        "attempts": state["attempt"],
+        "frames": state.get("frames", []),
+        "strip": state.get("strip"),
+        "measurements": state.get("measurements", {}),
+        "error": state.get("error") if status == "failed" else None,
+        "values": state.get("values", []),
+        "history": history,
+        "reason": reason,
+    }
+    return update | {"latents": [entry]}
+
+
+def route_after_verifier(state: LatentState) -> str:
+    """Loop back to the coder, or finish this latent."""
+    return "write_perturbation_code" if state["decision"] in ("widen", "new_anchors") else "__end__"

@@ -1,0 +1,116 @@
+"""Running the graph for one request: the run folder, the SQLite checkpointer, progress lines,
+and the guarantee that whatever finished is written even when the run stops early."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.settings import Settings
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+
+
+@dataclass
+class RunRequest:
+    """model_ref: a tools.model_ref reference. bias_formula: None for the family's default.
+    out: the run folder (None: a new folder under runs/). settings: agent.settings.Settings."""
+
+    model_ref: str
+    bias_formula: str | None
+    settings: Settings
+    out: Path | None = None
+    quiet: bool = False
+
+
+def new_run_dir(out: Path | None, model_ref: str, root: Path = Path("runs")) -> Path:
+    """`out` as given (created), or runs/<time>-<model>."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        return out.resolve()
+    name = model_ref.replace("builtin:", "").replace("/", "_").replace(":", "_").strip("._")[-40:] or "model"
+    run_dir = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{suffix}"
+    run_dir.mkdir(parents=True)
+    return run_dir.resolve()
+
+
+def backend_names(settings: Settings) -> dict:
+    """What produced the explanations and the code, as shown in every output."""
+    from agent.nodes.vision import OFFLINE_VISION
+
+    if settings.llm:
+        return {"vision": settings.llm, "coder": "template"}
+    return {"vision": OFFLINE_VISION, "coder": "template"}
+
+
+def open_checkpoint_db(run_dir: Path) -> sqlite3.Connection:
+    """The run's SQLite checkpoint database (wrap it in langgraph's SqliteSaver)."""
+    return sqlite3.connect(str(run_dir / CHECKPOINT_FILE), check_same_thread=False)
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _progress_line(update: dict) -> str | None:
+    """One line for a finished latent (from the parent graph's explain_latent update)."""
+    for entry in update.get("latents", []) or []:
+        text = entry.get("explanation") or entry.get("error") or "No clear explanation"
+        return (f"  {entry['id']:>6}  {entry['status']:<9}  certainty {entry['certainty']:.2f}  "
+                f"attempts {entry['attempts']}  {text}")
+    return None
+
+
+def run_explain(request: RunRequest) -> Path:
+    """Run the graph; returns the run folder holding results.json and report.html."""
+    from agent.graph import build_graph
+    from agent.kernel_pool import close_kernel
+    from agent.nodes.reporter import build_results, write_outputs
+
+    run_dir = new_run_dir(request.out, request.model_ref)
+    settings = request.settings
+    state = {
+        "run_id": run_dir.name,
+        "run_dir": str(run_dir),
+        "model_ref": request.model_ref,
+        "bias_formula": request.bias_formula,
+        "settings": settings.to_dict(),
+        "backend": backend_names(settings),
+    }
+    config = {"configurable": {"thread_id": run_dir.name}, "max_concurrency": 4}
+    _say(request.quiet, f"latent-explainer: explaining {request.model_ref} into {run_dir}")
+    started = time.monotonic()
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with closing(open_checkpoint_db(run_dir)) as connection:
+        graph = build_graph(SqliteSaver(connection))
+        finished = False
+        try:
+            for _, chunk in graph.stream(state, config, stream_mode="updates", subgraphs=True):
+                for node, update in chunk.items():
+                    if node == "plan_traversals" and update:
+                        _say(request.quiet, f"  planned {len(update['plans'])} traversals "
+                                            f"({update['bias']['kind']} bias, model latent_dim {update['model']['latent_dim']})")
+                    elif node == "explain_latent" and update:
+                        line = _progress_line(update)
+                        if line:
+                            _say(request.quiet, line)
+            finished = True
+        finally:
+            close_kernel(str(run_dir))
+            if not finished:  # keep what finished: partial results from the last checkpoint
+                saved = graph.get_state(config).values
+                if saved.get("latents"):
+                    write_outputs(run_dir, build_results({**state, **saved}))
+    _say(request.quiet, f"latent-explainer: done in {time.monotonic() - started:.1f} s: "
+                        f"{run_dir / 'results.json'}, {run_dir / 'report.html'}")
+    return run_dir

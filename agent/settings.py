@@ -1,0 +1,96 @@
+"""The one settings class: every tunable number of a run, documented, with its default.
+
+Each field can be overridden from the environment as LATENT_EXPLAINER_<FIELD> (upper case) and
+from the CLI as --<field-with-dashes>; the CLI wins over the environment, which wins over the
+default. Secrets (API keys) are not settings: they stay out of the graph state and results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from agent.errors import UserError
+
+ENV_PREFIX = "LATENT_EXPLAINER_"
+
+
+@dataclass
+class Settings:
+    """n_samples: explanation samples per latent (the offline describer: one per anchor code).
+    frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r].
+    threshold: certainty needed to accept an explanation (belongs to similarity_measure).
+    max_attempts: attempts per latent before "No clear explanation" (the verifier's loop limit).
+    widen_factor: range multiplier when the frames barely change.
+    pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
+    "barely changes" (images in [0, 1]).
+    temperature: sampling temperature for MLLM explanations (the paper uses 1).
+    seed: seeds anchors; attempt a uses seed + a.
+    cell_timeout_s: seconds one sandbox cell may run. sandbox: isolation mode auto | strict | off.
+    device: torch device inside the sandbox (auto | cpu | cuda | cuda:N).
+    llm: "openai:MODEL" or None for the offline defaults. llm_base_url: OpenAI-compatible endpoint.
+    coder_max_turns: tool-calling turns the LLM coder gets per latent.
+    """
+
+    n_samples: int = 5
+    frames: int = 7
+    traversal_range: float = 3.0
+    threshold: float = 0.8
+    max_attempts: int = 3
+    widen_factor: float = 2.0
+    pixel_change_floor: float = 0.01
+    temperature: float = 1.0
+    seed: int = 0
+    cell_timeout_s: float = 120.0
+    sandbox: str = "auto"
+    device: str = "auto"
+    llm: str | None = None
+    llm_base_url: str | None = None
+    coder_max_turns: int = 6
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.n_samples >= 2, "n_samples must be at least 2 (certainty compares samples)"),
+            (self.frames >= 2, "frames must be at least 2"),
+            (self.traversal_range > 0, "traversal_range must be positive"),
+            (-1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1] (a cosine similarity)"),
+            (self.max_attempts >= 1, "max_attempts must be at least 1"),
+            (self.widen_factor >= 1.0, "widen_factor must be at least 1"),
+            (self.pixel_change_floor >= 0, "pixel_change_floor must be non-negative"),
+            (self.cell_timeout_s > 0, "cell_timeout_s must be positive"),
+            (self.sandbox in ("auto", "strict", "off"), "sandbox must be auto, strict or off"),
+            (self.coder_max_turns >= 1, "coder_max_turns must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"{message}; got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def resolve(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
+        """Defaults, then LATENT_EXPLAINER_* environment variables, then non-None overrides."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, f.type, raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise UserError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.split()[0]}") from None
+    return raw

@@ -1,0 +1,363 @@
+"""A real, scripted OpenAI-compatible chat-completions server for tests.
+
+It listens on 127.0.0.1 on an ephemeral port in a background thread, records every request, and
+answers from a script, so client code runs its real HTTP path (openai SDK, langchain-openai):
+
+    with OpenAIServer([TextReply(["a", "b"]), ToolCallReply([ToolCall("run", {"code": "1"})])]) as server:
+        config = LLMConfig("openai", "test-model", server.base_url, None, timeout_s=5, max_retries=0)
+        ...
+        assert server.requests[0]["n"] == 2
+
+Endpoints:
+- POST /v1/chat/completions: non-streaming only. `"stream": true` is answered with HTTP 400 and an
+  OpenAI-style error saying streaming is not supported (no SSE). A body without `model` or a
+  `messages` list is answered with HTTP 400. With `models` given, an unknown model gets the 404
+  `model_not_found` error before the script is consulted.
+- GET /v1/models: the `models` list (or the one default model).
+
+The script is one of: a single reply (used for every request), a sequence of replies (used in order,
+one per chat request), or a callable(request_json) -> reply. A reply is TextReply, JsonReply,
+ToolCallReply or ErrorReply. Every answer carries `usage` (word counts, not real tokens).
+
+A failing script (the callable raised, or the sequence ran out) answers HTTP 500 and, with
+strict=True, is raised again as ScriptError when the context exits, so the test fails with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_MODEL = "test-model"
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """Plain assistant text. Choice i gets texts[i % len(texts)]; the number of choices is the
+    request's `n`, capped at `max_choices` (set it below n to act like a server that ignores n)."""
+
+    texts: Sequence[str]
+    max_choices: int | None = None
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.texts, str) or not self.texts:
+            raise ValueError("TextReply.texts must be a non-empty sequence of strings")
+
+
+@dataclass(frozen=True)
+class JsonReply:
+    """Structured output: the content is `json.dumps(value)` (what a server returns for a
+    json_schema or json_object response_format). One choice per requested `n`."""
+
+    value: Any
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One OpenAI tool call: the function `name` with JSON `arguments`; `id` defaults to call_<k>."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallReply:
+    """An assistant message with `tool_calls` and finish_reason "tool_calls"; `content` is the
+    optional text beside them. One choice per requested `n`."""
+
+    calls: Sequence[ToolCall]
+    content: str | None = None
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An HTTP error with an OpenAI-style body {"error": {"message", "type", "param", "code"}}."""
+
+    status: int
+    message: str
+    type: str = "server_error"
+    code: str | None = None
+    delay_s: float = 0.0
+
+
+Reply = TextReply | JsonReply | ToolCallReply | ErrorReply
+Script = Reply | Sequence[Reply] | Callable[[dict[str, Any]], Reply]
+
+
+def model_not_found(model: str) -> ErrorReply:
+    """The 404 an OpenAI endpoint gives for a model it does not serve."""
+    return ErrorReply(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        type="invalid_request_error",
+        code="model_not_found",
+    )
+
+
+def invalid_api_key() -> ErrorReply:
+    """The 401 an OpenAI endpoint gives for a key it does not accept."""
+    return ErrorReply(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
+
+
+class ScriptError(AssertionError):
+    """The script failed to answer a request (it raised, or the sequence ran out)."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the server received: method, path, lower-cased headers, and the JSON body (None
+    for GET or an unparsable body)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+@dataclass
+class _State:
+    """What the handler threads share, guarded by `lock`."""
+
+    script: Script
+    models: tuple[str, ...] | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    records: list[RecordedRequest] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    next_reply: int = 0
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    stopping: threading.Event = field(default_factory=threading.Event)
+    connections: set[socket.socket] = field(default_factory=set)
+
+
+class OpenAIServer:
+    """A scripted OpenAI-compatible server on 127.0.0.1, running while the context is open.
+
+    script: see the module docstring. models: the model names served (None: any model is accepted
+    and GET /v1/models lists DEFAULT_MODEL). strict: raise ScriptError at exit if the script failed.
+    """
+
+    def __init__(self, script: Script, models: Sequence[str] | None = None, strict: bool = True) -> None:
+        self._state = _State(script=script, models=tuple(models) if models is not None else None)
+        self._strict = strict
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> OpenAIServer:
+        state = self._state
+        handler = type("BoundHandler", (_Handler,), {"state": state})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-test-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.stop()
+        if self._strict and exc_type is None and self.errors:
+            raise ScriptError("; ".join(self.errors))
+
+    def stop(self) -> None:
+        """Stop serving, wake delayed replies and close open connections (idempotent)."""
+        if self._httpd is None:
+            return
+        self._state.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._state.lock:
+            open_connections = list(self._state.connections)
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+
+    @property
+    def port(self) -> int:
+        """The ephemeral TCP port on 127.0.0.1."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not running; use it inside `with OpenAIServer(...)`")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, e.g. "http://127.0.0.1:PORT/v1"."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the chat-completions requests received so far, in arrival order."""
+        return [r.body for r in self.records if r.path == "/v1/chat/completions" and r.body is not None]
+
+    @property
+    def records(self) -> list[RecordedRequest]:
+        """Every request received so far (any path and method), in arrival order."""
+        with self._state.lock:
+            return list(self._state.records)
+
+    @property
+    def errors(self) -> list[str]:
+        """Script failures so far, one line each."""
+        with self._state.lock:
+            return list(self._state.errors)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests from the shared `state` (set on a per-server subclass)."""
+
+    state: _State
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.state.lock:
+            self.state.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.state.lock:
+            self.state.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: tests read `records`, not stderr."""
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if self.path.rstrip("/") == "/v1/models":
+            names = self.state.models if self.state.models is not None else (DEFAULT_MODEL,)
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in names]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._send_error(ErrorReply(404, f"no route GET {self.path}", type="invalid_request_error"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        self._record(body if isinstance(body, dict) else None)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send_error(ErrorReply(404, f"no route POST {self.path}", type="invalid_request_error"))
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
+            self._send_error(ErrorReply(400, "body must be JSON with 'model' and a 'messages' list", "invalid_request_error"))
+            return
+        if body.get("stream"):
+            self._send_error(ErrorReply(400, "streaming is not supported by this test server; send stream=false", "invalid_request_error"))
+            return
+        if self.state.models is not None and body["model"] not in self.state.models:
+            self._send_error(model_not_found(body["model"]))
+            return
+        reply = self._next_reply(body)
+        if reply.delay_s and self.state.stopping.wait(reply.delay_s):
+            return
+        if isinstance(reply, ErrorReply):
+            self._send_error(reply)
+        else:
+            self._send_json(200, self._completion(body, reply))
+
+    def _record(self, body: dict[str, Any] | None) -> None:
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        with self.state.lock:
+            self.state.records.append(RecordedRequest(self.command, self.path, headers, body))
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        """The script's reply to `body`; a script failure becomes a recorded HTTP 500."""
+        script = self.state.script
+        try:
+            if isinstance(script, TextReply | JsonReply | ToolCallReply | ErrorReply):
+                return script
+            if callable(script):
+                return script(body)
+            with self.state.lock:
+                index = self.state.next_reply
+                self.state.next_reply += 1
+            if index >= len(script):
+                raise ScriptError(f"script ran out: request {index + 1} but only {len(script)} replies")
+            return script[index]
+        except Exception as error:  # any script failure is reported to the test
+            line = f"script failed on request for model {body.get('model')!r}: {type(error).__name__}: {error}"
+            with self.state.lock:
+                self.state.errors.append(line)
+            return ErrorReply(500, line)
+
+    def _completion(self, body: dict[str, Any], reply: TextReply | JsonReply | ToolCallReply) -> dict[str, Any]:
+        """A chat.completion object answering `body` with `reply`."""
+        n = int(body.get("n") or 1)
+        with self.state.lock:
+            number = next(self.state.ids)
+        if isinstance(reply, TextReply):
+            count = n if reply.max_choices is None else min(n, reply.max_choices)
+            messages = [{"role": "assistant", "content": reply.texts[i % len(reply.texts)]} for i in range(count)]
+            finish = "stop"
+        elif isinstance(reply, JsonReply):
+            messages = [{"role": "assistant", "content": json.dumps(reply.value)} for _ in range(n)]
+            finish = "stop"
+        else:
+            calls = [
+                {
+                    "id": call.id or f"call_{number}_{k}",
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for k, call in enumerate(reply.calls)
+            ]
+            messages = [{"role": "assistant", "content": reply.content, "tool_calls": calls} for _ in range(n)]
+            finish = "tool_calls"
+        prompt_tokens = _word_count(json.dumps(body.get("messages")))
+        completion_tokens = sum(_word_count(json.dumps(m)) for m in messages)
+        return {
+            "id": f"chatcmpl-test-{number}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+                for i, message in enumerate(messages)
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    def _send_error(self, reply: ErrorReply) -> None:
+        error = {"message": reply.message, "type": reply.type, "param": None, "code": reply.code}
+        self._send_json(reply.status, {"error": error})
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (e.g. its timeout); nothing to answer
+
+
+def _word_count(text: str) -> int:
+    """Whitespace-separated words in `text`: the server's stand-in for a token count."""
+    return len(text.split())
