@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.commands import train
+from agent.commands import bias, explain, models, sandbox_exec, trace, train
 from agent.errors import UserError
 
-COMMANDS = (train,)
+COMMANDS = (explain, trace, models, train, sandbox_exec, bias)
 
 
 class _Parser(argparse.ArgumentParser):

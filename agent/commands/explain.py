@@ -48,6 +48,9 @@ def settings_from_args(args: argparse.Namespace):
     if args.llm_api_key:
         os.environ["OPENAI_API_KEY"] = args.llm_api_key  # read by the client; kept out of state
     parse_llm_spec(settings.llm, base_url=settings.llm_base_url)  # a bad spec fails here, before any work
+    from tools.device import resolve_device
+
+    resolve_device(settings.device)  # likewise a device that is not there
     return settings
 
 

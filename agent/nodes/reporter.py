@@ -16,6 +16,7 @@ def build_results(state: RunState) -> dict:
     """The results.json object; latents in plan order."""
     order = {plan["id"]: i for i, plan in enumerate(state.get("plans", []))}
     latents = sorted(state.get("latents", []), key=lambda entry: order.get(entry["id"], len(order)))
+    latents = [{k: v for k, v in entry.items() if k != "steps"} for entry in latents]  # steps: see `trace`
     return {
         "run_id": state["run_id"],
         "model": state.get("model", {"ref": state["model_ref"]}),

@@ -74,6 +74,7 @@ def verify_explanations(state: LatentState) -> dict:
         "values": state.get("values", []),
         "history": history,
         "reason": reason,
+        "steps": steps,
     }
     return update | {"latents": [entry]}
 

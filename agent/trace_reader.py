@@ -1,0 +1,102 @@
+"""Reading a run back from its SQLite checkpoints, for `latent-explainer trace`.
+
+A finished latent's steps live in the parent graph's `latents` entries; a latent still in
+progress when the run stopped is read from its pending subgraph task."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.errors import UserError
+from agent.run import CHECKPOINT_FILE, open_checkpoint_db
+
+
+@dataclass
+class RunTrace:
+    """run_dir; values: the parent graph's state; latents: finished entries (with steps);
+    in_progress: per unfinished latent, its partial LatentState; finished: the graph ended."""
+
+    run_dir: Path
+    values: dict
+    latents: list[dict]
+    in_progress: list[dict] = field(default_factory=list)
+    finished: bool = False
+
+
+def find_run(name: str, root: Path = Path("runs")) -> Path:
+    """A run folder by path or by name under runs/."""
+    for candidate in (Path(name), root / name):
+        if (candidate / CHECKPOINT_FILE).is_file():
+            return candidate.resolve()
+    raise UserError(f"no run {name!r}: expected a run folder with {CHECKPOINT_FILE} (see `latent-explainer trace`)")
+
+
+def read_trace(run_dir: Path) -> RunTrace:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from agent.graph import build_graph
+
+    with closing(open_checkpoint_db(run_dir)) as connection:
+        graph = build_graph(SqliteSaver(connection))
+        config = {"configurable": {"thread_id": run_dir.name}}
+        snapshot = graph.get_state(config, subgraphs=True)
+        values = dict(snapshot.values or {})
+        finished_ids = {e["id"] for e in values.get("latents", [])}
+        in_progress = []
+        for task in snapshot.tasks:
+            sub = getattr(task, "state", None)
+            sub_values = dict(getattr(sub, "values", None) or {})
+            plan = sub_values.get("job", {}).get("plan", {})
+            if plan and plan.get("id") not in finished_ids:
+                in_progress.append(sub_values)
+    return RunTrace(run_dir, values, values.get("latents", []), in_progress, finished=not snapshot.next)
+
+
+def list_runs(root: Path = Path("runs")) -> list[dict]:
+    """One summary per run folder under root, newest first."""
+    rows = []
+    for folder in sorted(root.glob("*/"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if not (folder / CHECKPOINT_FILE).is_file():
+            continue
+        results = folder / "results.json"
+        row = {"run": folder.name, "path": str(folder)}
+        try:
+            trace = read_trace(folder)
+            counts = {s: sum(1 for e in trace.latents if e["status"] == s) for s in ("explained", "unclear", "failed")}
+            row |= {"model": trace.values.get("model_ref"), "state": "finished" if trace.finished else "stopped",
+                    **counts, "in_progress": len(trace.in_progress)}
+        except Exception as error:  # a damaged checkpoint must not hide the other runs
+            row |= {"state": f"unreadable ({type(error).__name__})"}
+        row["results"] = str(results) if results.is_file() else None
+        rows.append(row)
+    return rows
+
+
+def format_step(step: dict) -> list[str]:
+    """Human lines for one trace step."""
+    node = step.get("node")
+    if node == "planner":
+        plan = step["plan"]
+        return [f"plan: traverse latents {plan['indices']} over {plan['values']} ({plan['kind']})",
+                f"bias prompt: {step.get('bias_prompt', '')}"]
+    if node == "coder":
+        return [f"[attempt {step['attempt']}] code ({step.get('coder')}):", *("    " + l for l in step["code"].splitlines())]
+    if node == "sandbox":
+        lines = [f"[attempt {step['attempt']}] sandbox: traversal {step.get('traversal')}, strip {step.get('strip')}"]
+        if step.get("frames"):
+            lines.append(f"    frames: {', '.join(step['frames'])}")
+        if step.get("error"):
+            lines.append(f"    error: {step['error']}")
+        return lines
+    if node == "vision":
+        lines = [f"[attempt {step['attempt']}] vision ({step['backend']}), pixel change {step.get('pixel_change')}:"]
+        if step.get("system_prompt"):
+            lines.append(f"    prompt: {step['system_prompt']!r} / {step.get('user_prompt')!r}")
+        lines += [f"    sample {i + 1}: {s}" for i, s in enumerate(step.get("samples", []))]
+        return lines
+    if node == "verifier":
+        return [f"[attempt {step['attempt']}] verifier: certainty {step['certainty']}, decision {step['decision']} ({step['reason']})"]
+    return [json.dumps(step)]

@@ -1,0 +1,583 @@
+"""The offline analytic describer: a latent traversal's frames -> what changes, in words.
+
+It is the vision backend when no multimodal LLM is configured (`backend: offline-analytic`) and
+the measuring instrument an MLLM may call. It never pretends to be an MLLM: it measures every
+frame (tools/measurements.py), finds which quantities change along each anchor's traversal,
+and says the one or two largest in fixed templates, so the same change is worded the same way
+for every anchor and agreement across anchors becomes the certainty (DESIGN.md, "The offline
+describer").
+
+Steps (`describe_traversal`):
+1. Measure all A x K frames in one batch.
+2. Per anchor, the pixel change: the largest mean absolute difference of a frame from the
+   first. Under VISIBLE_PIXEL_CHANGE the anchor says NO_CHANGE_TEXT (visible_change False).
+3. Per anchor and quantity, a sequence along the traversal (only frames where it is defined,
+   e.g. with an object present): its span (max - min; for colours and forms the largest
+   distance between two frames), its net change (last - first) and its jitter (robust spread
+   of second differences, which a smooth or step-like change leaves near zero).
+   strength = span / max(JND, jitter): the change in just-noticeable differences (JND, one per
+   quantity, in the quantity's unit), discounted when the sequence is noisy.
+   monotonic = |net| >= 0.9 span; the direction word comes from the sign of net when
+   |net| >= span / 2, otherwise the change is "back and forth". Quantities: the object's
+   visibility, position, size (log area), rotation (tracked through the phase of its
+   strongest symmetry), shape (form vector), brightness and saturation at a fixed object
+   area (so a growing white object is not "brighter"), and, for coloured frames, the colours
+   of the object, its top, the upper and lower background (one "background" when both change
+   alike).
+4. Changes at or above REPORT_FLOOR are listed, strongest first. A change that another,
+   at least as strong, already explains (brightness by a colour change, a colour turning
+   lighter by brightness...) is not named; an object appearing or disappearing is named first
+   and hides its shape, rotation and colour (measured on a fading blur); a change between
+   named forms (square to heart) hides the size change it brings, while an unnamed form
+   change weaker than a size change is taken for blur on a small object.
+5. The text names the strongest change, and the second when its strength is at least
+   max(SECOND_FLOOR, SECOND_RATIO x the first), in a fixed quantity order, one sentence per
+   subject ("The object moves from left to right and gets bigger."). When the pixels change
+   but no measured quantity does (a face's smile), it says where: "The image changes
+   slightly at the bottom."
+6. The summary gives, per quantity, the mean strength and net change over anchors and the
+   fraction of anchors whose text names it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.errors import UserError
+from tools.colour_names import name_colours, rgb_to_hsv
+from tools.measurements import FORM_SCALE, LUMA, FrameMeasurements, form_distance, frames_to_numpy, measure_batch
+
+BACKEND = "offline-analytic"
+NO_CHANGE_TEXT = "No clear change."
+WHERE_SPREAD = 0.25  # spread (std, fraction of the image) of the pixel change above which it is "all over"
+VISIBLE_PIXEL_CHANGE = 0.002  # mean absolute pixel change (values in [0, 1]) below which nothing is seen to change
+REPORT_FLOOR = 0.5  # strength (in JND) from which a change is listed
+SECOND_FLOOR = 1.5  # strength a second change needs to be named
+SECOND_RATIO = 0.4  # ... and its strength relative to the first
+MONOTONIC_SHARE = 0.9  # |net| / span from which a change counts as monotonic
+ROTATION_SHAPE_LIMIT = 3.0  # form distance between neighbouring frames above which a rotation step is not measured
+MIN_ROTATION_SYMMETRY = 0.08  # median symmetry strength an object needs for its rotation to be measured
+COLOUR_SATURATION = 0.1  # saturation of some region colour from which a traversal counts as coloured
+
+# Just-noticeable differences, in each quantity's unit (UNITS); strength 1 = one JND.
+JND: dict[str, float] = {
+    "visibility": 0.15,
+    "position_x": 0.04,
+    "position_y": 0.04,
+    "size": 0.15,
+    "rotation": 10.0,
+    "shape": 2.0,
+    "object_colour": 0.06,
+    "object_top_colour": 0.06,
+    "background_colour": 0.06,
+    "top_colour": 0.06,
+    "bottom_colour": 0.06,
+    "brightness": 0.03,
+    "saturation": 0.08,
+}
+UNITS: dict[str, str] = {
+    "visibility": "foreground contrast (distance to the background colours, 0..1)",
+    "position_x": "fraction of the image width, left to right",
+    "position_y": "fraction of the image height, top to bottom",
+    "size": "natural log of the object's area",
+    "rotation": "degrees, counterclockwise",
+    "shape": "scaled form distance (tools.measurements.form_distance)",
+    "object_colour": "RGB distance / sqrt(3)",
+    "object_top_colour": "RGB distance / sqrt(3)",
+    "background_colour": "RGB distance / sqrt(3)",
+    "top_colour": "RGB distance / sqrt(3)",
+    "bottom_colour": "RGB distance / sqrt(3)",
+    "brightness": "mean luma at the anchor's mean object area, 0..1",
+    "saturation": "mean HSV saturation at the anchor's mean object area, 0..1",
+}
+SUBJECTS: dict[str, str] = {
+    "visibility": "the object",
+    "position_x": "the object",
+    "position_y": "the object",
+    "size": "the object",
+    "rotation": "the object",
+    "shape": "the object",
+    "object_colour": "the object",
+    "object_top_colour": "the top of the object",
+    "background_colour": "the background",
+    "top_colour": "the upper background",
+    "bottom_colour": "the lower background",
+    "brightness": "the image",
+    "saturation": "the image",
+}
+_COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colour", "bottom_colour")
+# Y: the changes that explain Y when at least as strong (Y is then not named).
+_EXPLAINED_BY: dict[str, tuple[str, ...]] = {
+    "brightness": (*_COLOURS, "visibility", "size"),
+    "saturation": (*_COLOURS, "visibility"),
+    "visibility": _COLOURS,
+    "object_colour": ("object_top_colour", "brightness", "saturation", "visibility"),
+    "object_top_colour": ("object_colour", "brightness", "saturation", "visibility"),
+    "background_colour": ("brightness", "saturation"),
+    "top_colour": ("brightness", "saturation"),
+    "bottom_colour": ("brightness", "saturation"),
+    "shape": ("visibility", "size"),
+    "size": ("shape",),
+    "rotation": ("visibility",),
+}
+_EVENT_PHRASES = ("appears", "disappears")
+_HIDDEN_BY_EVENT = ("shape", "rotation", "object_colour", "object_top_colour")
+_ARTICLES = {"ellipse": "an ellipse"}
+
+
+@dataclass
+class Change:
+    """One measured change along a traversal.
+
+    quantity: stable id, a key of JND. phrase: the predicate a person would say ("moves from
+    left to right"); the subject is SUBJECTS[quantity]. strength: span in JND units,
+    discounted by jitter (>= 0). monotonic: the change goes one way (|net| >= 0.9 span)."""
+
+    quantity: str
+    phrase: str
+    strength: float
+    monotonic: bool
+
+
+@dataclass
+class AnchorDescription:
+    """The description of one anchor's traversal: text naming the one or two largest changes
+    (or NO_CHANGE_TEXT), the changes strongest first, and whether the frames visibly change."""
+
+    text: str
+    changes: list[Change]
+    visible_change: bool
+
+
+@dataclass
+class TraversalDescription:
+    """samples: one AnchorDescription per anchor, in input order. measurements: JSON-able
+    summary (per quantity: mean strength, mean net change, agreement = fraction of anchors
+    naming it). pixel_change: mean over anchors of the mean absolute pixel change between the
+    first and the last frame, values in [0, 1]."""
+
+    samples: list[AnchorDescription]
+    measurements: dict
+    pixel_change: float
+    backend: str = field(default=BACKEND)
+
+
+@dataclass(frozen=True)
+class _Trend:
+    """A sequence's change: span (>= 0), net (signed for scalars, a distance for vectors),
+    strength and direction (+1, -1, or 0 for back and forth)."""
+
+    span: float
+    net: float
+    strength: float
+    monotonic: bool
+    direction: int
+
+
+def describe_traversal(frames: np.ndarray, values: Sequence[float]) -> TraversalDescription:
+    """frames: (A, K, C, H, W) float in [0, 1]: A anchors, K frames each in traversal order
+    (lowest to highest perturbation value), C = 1 or 3 (a torch tensor on any device is
+    accepted too); values: the K perturbation values."""
+    frames = frames_to_numpy(frames)
+    if frames.ndim != 5:
+        raise UserError(f"frames have shape {frames.shape}; expected (A, K, C, H, W)")
+    anchors, steps = frames.shape[:2]
+    if anchors < 1 or steps < 2:
+        raise UserError(f"frames have {anchors} anchors of {steps} frames; need at least 1 anchor of 2 frames")
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if len(values) != steps:
+        raise UserError(f"{len(values)} perturbation values for {steps} frames per anchor; give one value per frame")
+    if not np.isfinite(values).all() or (np.diff(values) < 0).any():
+        raise UserError(f"perturbation values {values.tolist()} must be finite and run from lowest to highest")
+
+    flat = frames.reshape(anchors * steps, *frames.shape[2:])
+    batch = measure_batch(flat)  # validates channels and range
+    flat32 = flat.astype(np.float32, copy=False)
+    frames32 = flat32.reshape(anchors, steps, -1)
+    from_first = np.abs(frames32 - frames32[:, :1]).mean(axis=2)  # (A, K)
+    first_to_last = from_first[:, -1]
+    visible = from_first.max(axis=1) >= VISIBLE_PIXEL_CHANGE
+    coloured = frames.shape[2] == 3 and _is_coloured(batch)
+
+    samples: list[AnchorDescription] = []
+    measured: list[dict[str, tuple[Change, float]]] = []
+    named_per_anchor: list[set[str]] = []
+    for a in range(anchors):
+        if not visible[a]:
+            samples.append(AnchorDescription(text=NO_CHANGE_TEXT, changes=[], visible_change=False))
+            measured.append({})
+            named_per_anchor.append(set())
+            continue
+        index = np.arange(a * steps, (a + 1) * steps)
+        changes = _anchor_changes(batch, index, coloured)
+        measured.append(changes)
+        listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
+        named = _choose_named(listed)
+        named_per_anchor.append({c.quantity for c in named})
+        text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
+        samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
+
+    summary = _summarise(samples, measured, named_per_anchor, values, from_first, visible)
+    return TraversalDescription(samples=samples, measurements=summary, pixel_change=float(first_to_last.mean()))
+
+
+def _is_coloured(batch: FrameMeasurements) -> bool:
+    """True when some region of some frame has a clearly saturated mean colour."""
+    colours = np.concatenate(
+        [batch.object_colour, batch.background_colour, batch.top_colour, batch.bottom_colour], axis=0
+    )
+    _, saturation, value = rgb_to_hsv(np.nan_to_num(colours))
+    return bool(((saturation >= COLOUR_SATURATION) & (value >= 0.2)).any())
+
+
+def _anchor_changes(batch: FrameMeasurements, index: np.ndarray, coloured: bool) -> dict[str, tuple[Change, float]]:
+    """All quantities' changes for the frames at `index` (one anchor, traversal order):
+    quantity -> (Change, net change in UNITS)."""
+    present = batch.present[index]
+    out: dict[str, tuple[Change, float]] = {}
+
+    def add(quantity: str, trend: _Trend | None, phrase: str) -> None:
+        if trend is not None:
+            out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic), trend.net)
+
+    visibility = _trend(batch.foreground_contrast[index], JND["visibility"])
+    if visibility is not None and present.any():
+        add("visibility", visibility, _visibility_phrase(visibility, present))
+
+    for quantity, values, words in (
+        (
+            "position_x",
+            batch.centroid_x[index],
+            ("moves from left to right", "moves from right to left", "moves back and forth horizontally"),
+        ),
+        ("position_y", batch.centroid_y[index], ("moves downward", "moves upward", "moves up and down")),
+        (
+            "size",
+            np.log(np.maximum(batch.area[index], 1e-6)),
+            ("gets bigger", "gets smaller", "changes size back and forth"),
+        ),
+    ):
+        trend = _trend(np.where(present, values, np.nan), JND[quantity])
+        if trend is not None:
+            add(quantity, trend, _direction_word(trend, words))
+
+    rotation = _rotation_trend(batch, index)
+    if rotation is not None:
+        add(
+            "rotation",
+            rotation,
+            _direction_word(rotation, ("rotates counterclockwise", "rotates clockwise", "rotates back and forth")),
+        )
+
+    forms = batch.form[index] / FORM_SCALE
+    shape = _trend(forms, JND["shape"])
+    if shape is not None:
+        add("shape", shape, _shape_phrase(batch.shape_name[index][present]))
+
+    area = np.nan_to_num(batch.area[index], nan=0.0)
+    mean_area = float(area.mean())
+    for quantity, background, obj, words in (
+        (
+            "brightness",
+            batch.background_luminance[index],
+            batch.object_luminance[index],
+            ("gets brighter", "gets darker", "changes brightness back and forth"),
+        ),
+        (
+            "saturation",
+            batch.background_saturation[index],
+            batch.object_saturation[index],
+            ("gets more colourful", "gets less colourful", "changes colourfulness back and forth"),
+        ),
+    ):
+        if quantity == "saturation" and not coloured:
+            continue
+        background = np.where(np.isnan(background), obj, background)
+        at_mean_area = background + mean_area * np.where(np.isnan(obj), 0.0, obj - background)
+        trend = _trend(at_mean_area, JND[quantity])
+        if trend is not None:
+            add(quantity, trend, _direction_word(trend, words))
+
+    if coloured:
+        obj = np.where(present[:, None], batch.object_colour[index], np.nan)
+        object_phrase = _colour_phrase(obj)
+        add("object_colour", _trend(obj / np.sqrt(3.0), JND["object_colour"]), object_phrase)
+        obj_top = np.where(present[:, None], batch.object_top_colour[index], np.nan)
+        top_phrase = _colour_phrase(obj_top)
+        if top_phrase != object_phrase:  # the same words: the whole object changes, say it once
+            add("object_top_colour", _trend(obj_top / np.sqrt(3.0), JND["object_top_colour"]), top_phrase)
+        top, bottom = batch.top_colour[index], batch.bottom_colour[index]
+        top_trend = _trend(top / np.sqrt(3.0), JND["top_colour"])
+        bottom_trend = _trend(bottom / np.sqrt(3.0), JND["bottom_colour"])
+        top_phrase, bottom_phrase = _colour_phrase(top), _colour_phrase(bottom)
+        both = top_trend is not None and bottom_trend is not None
+        if both and min(top_trend.strength, bottom_trend.strength) >= REPORT_FLOOR and top_phrase == bottom_phrase:
+            merged = top_trend if top_trend.strength >= bottom_trend.strength else bottom_trend
+            add("background_colour", merged, top_phrase)
+        else:
+            add("top_colour", top_trend, top_phrase)
+            add("bottom_colour", bottom_trend, bottom_phrase)
+    return out
+
+
+def _where(frames: np.ndarray) -> str:
+    """Where one anchor's frames (K, C, H, W) change: "in the upper left", "at the bottom",
+    "in the centre"... from the centroid of the largest change from the first frame at each
+    pixel, or "all over" when that change is spread over the image."""
+    change = np.abs(frames - frames[:1]).max(axis=0).mean(axis=0)  # (H, W)
+    height, width = change.shape
+    total = max(float(change.sum()), 1e-12)
+    ys = (np.arange(height) + 0.5) / height
+    xs = (np.arange(width) + 0.5) / width
+    cy = float(change.sum(axis=1) @ ys) / total
+    cx = float(change.sum(axis=0) @ xs) / total
+    spread_y = np.sqrt(float(change.sum(axis=1) @ (ys - cy) ** 2) / total)
+    spread_x = np.sqrt(float(change.sum(axis=0) @ (xs - cx) ** 2) / total)
+    if max(spread_x, spread_y) > WHERE_SPREAD:
+        return "all over"
+    column = min(int(cx * 3), 2)
+    row = min(int(cy * 3), 2)
+    names = (
+        ("in the upper left", "at the top", "in the upper right"),
+        ("on the left", "in the centre", "on the right"),
+        ("in the lower left", "at the bottom", "in the lower right"),
+    )
+    return names[row][column]
+
+
+def _trend(sequence: np.ndarray, jnd: float) -> _Trend | None:
+    """Change of a sequence (K,) or (K, D) along the traversal, NaN frames skipped; None with
+    fewer than two defined frames. Vectors are compared by Euclidean distance."""
+    sequence = np.asarray(sequence, dtype=np.float64)
+    vectors = sequence.reshape(len(sequence), -1)
+    vectors = vectors[~np.isnan(vectors).any(axis=1)]
+    if len(vectors) < 2:
+        return None
+    if vectors.shape[1] == 1:
+        scalars = vectors[:, 0]
+        span = float(scalars.max() - scalars.min())
+        net = float(scalars[-1] - scalars[0])
+        net_size = abs(net)
+    else:
+        span = float(np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(axis=2)).max())
+        net = net_size = float(np.sqrt(((vectors[-1] - vectors[0]) ** 2).sum()))
+    jitter = 0.0
+    if len(vectors) >= 4:
+        second = np.sqrt((np.diff(vectors, n=2, axis=0) ** 2).sum(axis=1))
+        jitter = float(np.median(second)) / np.sqrt(6.0)  # a second difference of white noise has sqrt(6) x its spread
+    strength = span / max(jnd, jitter)
+    direction = 0
+    if span > 0 and net_size >= 0.5 * span:
+        direction = 1 if net >= 0 else -1
+    monotonic = span > 0 and net_size >= MONOTONIC_SHARE * span
+    return _Trend(span=span, net=net, strength=float(strength), monotonic=bool(monotonic), direction=direction)
+
+
+def _direction_word(trend: _Trend, words: tuple[str, str, str]) -> str:
+    """words = (increasing, decreasing, back and forth) -> the one the trend shows."""
+    return words[0] if trend.direction > 0 else words[1] if trend.direction < 0 else words[2]
+
+
+def _rotation_trend(batch: FrameMeasurements, index: np.ndarray) -> _Trend | None:
+    """Cumulative rotation (degrees, counterclockwise) along one anchor's traversal.
+
+    1. Keep frames with an object; pick the symmetry order n with the largest median strength
+       (none when it is under MIN_ROTATION_SYMMETRY: a disc has no visible rotation).
+    2. A step between neighbouring kept frames is measured when both show that symmetry
+       (strength >= half the median) and the form barely changes (a shape change is not a
+       rotation): the phase difference of c_n wrapped to (-pi, pi], divided by n.
+    3. The cumulative sum of the steps is the rotation sequence."""
+    present = batch.present[index]
+    kept = index[present]
+    if len(kept) < 2:
+        return None
+    symmetry = batch.symmetry[kept]
+    medians = np.median(symmetry, axis=0)
+    order_index = int(np.argmax(medians))
+    if medians[order_index] < MIN_ROTATION_SYMMETRY:
+        return None
+    order = order_index + 1
+    strong = symmetry[:, order_index] >= 0.5 * medians[order_index]
+    phase = batch.symmetry_phase[kept, order_index].astype(np.float64)
+    step = np.mod(np.diff(phase) + np.pi, 2 * np.pi) - np.pi
+    same_form = form_distance(batch.form[kept[1:]], batch.form[kept[:-1]]) <= ROTATION_SHAPE_LIMIT
+    usable = strong[1:] & strong[:-1] & same_form
+    angles = np.concatenate([[0.0], np.cumsum(np.where(usable, np.degrees(step) / order, 0.0))])
+    return _trend(angles, JND["rotation"])
+
+
+def _visibility_phrase(trend: _Trend, present: np.ndarray) -> str:
+    """Words for the foreground contrast trend, given which frames (K,) show an object."""
+    if present[0] and not present[-1]:
+        return "disappears"
+    if present[-1] and not present[0]:
+        return "appears"
+    if not present.all():
+        return "disappears and reappears"
+    return _direction_word(trend, ("becomes more distinct", "fades", "fades and returns"))
+
+
+def _shape_phrase(names: np.ndarray) -> str:
+    """Shape names of the frames with an object, in order -> "changes shape from a square to
+    an ellipse" when the named forms change cleanly (two or three runs, different ends),
+    "changes shape" otherwise."""
+    runs: list[str] = []
+    for name in names:
+        if name in ("unknown", "none"):
+            continue
+        if not runs or runs[-1] != name:
+            runs.append(str(name))
+    if 2 <= len(runs) <= 3 and runs[0] != runs[-1]:
+        words = [_ARTICLES.get(name, f"a {name}") for name in runs]
+        tail = f" and then to {words[2]}" if len(words) == 3 else ""
+        return f"changes shape from {words[0]} to {words[1]}{tail}"
+    return "changes shape"
+
+
+def _colour_phrase(colours: np.ndarray) -> str:
+    """Colours (K, 3), NaN rows skipped -> "turns from red to blue", "gets lighter",
+    "turns from red to blue and back", or "changes colour"."""
+    colours = colours[~np.isnan(colours).any(axis=1)]
+    if len(colours) < 2:
+        return "changes colour"
+    names = name_colours(colours)
+    distances = np.sqrt(((colours - colours[0]) ** 2).sum(axis=1) / 3.0)
+    far = int(np.argmax(distances))
+    net = distances[-1]
+    if net >= 0.5 * distances[far]:
+        if names[0] != names[-1]:
+            return f"turns from {names[0]} to {names[-1]}"
+        lighter = float((colours[-1] - colours[0]) @ LUMA)
+        if abs(lighter) >= 0.5 * net:
+            return "gets lighter" if lighter > 0 else "gets darker"
+        return "changes colour"
+    if names[far] != names[0]:
+        return f"turns from {names[0]} to {names[far]} and back"
+    return "changes colour back and forth"
+
+
+def _choose_named(listed: list[Change]) -> list[Change]:
+    """The one or two changes the text names (see the module docstring, step 4-5)."""
+    by_quantity = {c.quantity: c for c in listed}
+    event = by_quantity.get("visibility")
+    is_event = event is not None and event.phrase in _EVENT_PHRASES
+    candidates: list[Change] = []
+    for change in listed:
+        if is_event and change.quantity in _HIDDEN_BY_EVENT:
+            continue
+        if is_event and change.quantity == "visibility":
+            continue
+        if not _is_explained(change, by_quantity):
+            candidates.append(change)
+    if is_event:
+        candidates.insert(0, event)
+    if not candidates:
+        return []
+    named = [candidates[0]]
+    if len(candidates) > 1:
+        second = candidates[1]
+        if second.strength >= max(SECOND_FLOOR, SECOND_RATIO * candidates[0].strength) or is_event:
+            named.append(second)
+    order = list(JND)
+    return sorted(named, key=lambda c: order.index(c.quantity))
+
+
+def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
+    """True when a listed change in _EXPLAINED_BY[change.quantity] is at least as strong.
+    Shape and size are special: a change between named forms (square to heart) explains a
+    size change half its strength or more, while a form change without names is explained
+    by a stronger size change (blur and pixels round small objects)."""
+    for quantity in _EXPLAINED_BY.get(change.quantity, ()):
+        other = by_quantity.get(quantity)
+        if other is None:
+            continue
+        share = 1.0
+        if change.quantity == "shape" and quantity == "size" and _names_forms(change):
+            continue
+        if change.quantity == "size" and quantity == "shape":
+            if not _names_forms(other):
+                continue
+            share = 0.5
+        if other.strength >= share * change.strength:
+            return True
+    return False
+
+
+def _names_forms(change: Change) -> bool:
+    """True for a shape change between named forms ("changes shape from a square to ...")."""
+    return change.phrase.startswith("changes shape from ")
+
+
+def _compose(named: list[Change]) -> str:
+    """Named changes in canonical order -> one sentence per subject; a second predicate with
+    the same leading verb drops it ("moves from left to right and upward")."""
+    sentences: list[str] = []
+    index = 0
+    while index < len(named):
+        subject = SUBJECTS[named[index].quantity]
+        predicates = [named[index].phrase]
+        index += 1
+        while index < len(named) and SUBJECTS[named[index].quantity] == subject:
+            phrase = named[index].phrase
+            first_verb = predicates[0].split(" ", 1)[0]
+            if phrase.startswith(first_verb + " "):
+                phrase = phrase[len(first_verb) + 1 :]
+            predicates.append(phrase)
+            index += 1
+        sentence = f"{subject} {' and '.join(predicates)}."
+        sentences.append(sentence[0].upper() + sentence[1:])
+    return " ".join(sentences)
+
+
+def _summarise(
+    samples: list[AnchorDescription],
+    measured: list[dict[str, tuple[Change, float]]],
+    named_per_anchor: list[set[str]],
+    values: np.ndarray,
+    from_first: np.ndarray,
+    visible: np.ndarray,
+) -> dict:
+    """JSON-able summary over anchors (see TraversalDescription.measurements)."""
+    quantities: dict[str, dict] = {}
+    anchors = len(samples)
+    for quantity in JND:
+        rows = [m[quantity] for m in measured if quantity in m]
+        if not rows:
+            continue
+        subject_phrases = [
+            change.phrase for sample in samples for change in sample.changes if change.quantity == quantity
+        ]
+        naming = sum(1 for named in named_per_anchor if quantity in named)
+        quantities[quantity] = {
+            "unit": UNITS[quantity],
+            "jnd": JND[quantity],
+            "mean_strength": float(np.mean([change.strength for change, _ in rows])),
+            "mean_change": float(np.mean([net for _, net in rows])),
+            "monotonic_fraction": float(np.mean([change.monotonic for change, _ in rows])),
+            "agreement": naming / anchors,
+            "phrase": Counter(subject_phrases).most_common(1)[0][0] if subject_phrases else None,
+        }
+    texts = Counter(sample.text for sample in samples)
+    return {
+        "backend": BACKEND,
+        "anchors": anchors,
+        "frames_per_anchor": int(from_first.shape[1]),
+        "values": [float(v) for v in values],
+        "pixel_change": float(from_first[:, -1].mean()),
+        "pixel_change_per_anchor": [float(v) for v in from_first[:, -1]],
+        "max_pixel_change_per_anchor": [float(v) for v in from_first.max(axis=1)],
+        "visible_fraction": float(visible.mean()),
+        "most_common_text": texts.most_common(1)[0][0],
+        "text_agreement": texts.most_common(1)[0][1] / anchors,
+        "quantities": quantities,
+        "floors": {
+            "visible_pixel_change": VISIBLE_PIXEL_CHANGE,
+            "report_strength": REPORT_FLOOR,
+            "second_strength": SECOND_FLOOR,
+            "second_ratio": SECOND_RATIO,
+        },
+    }
