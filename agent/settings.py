@@ -23,7 +23,8 @@ class Settings:
     frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r].
     threshold: certainty needed to accept an explanation (belongs to similarity_measure).
     max_attempts: attempts per latent before "No clear explanation" (the verifier's loop limit).
-    widen_factor: range multiplier when the frames barely change.
+    widen_factor: range multiplier when the frames barely change. max_range: the widest range a
+    loop-back may reach (a prior N(0, I) puts almost no codes beyond 6).
     pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
     "barely changes" (images in [0, 1]).
     temperature: sampling temperature for MLLM explanations (the paper uses 1).
@@ -40,6 +41,7 @@ class Settings:
     threshold: float = 0.8
     max_attempts: int = 3
     widen_factor: float = 2.0
+    max_range: float = 6.0
     pixel_change_floor: float = 0.01
     temperature: float = 1.0
     seed: int = 0
@@ -58,6 +60,7 @@ class Settings:
             (-1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1] (a cosine similarity)"),
             (self.max_attempts >= 1, "max_attempts must be at least 1"),
             (self.widen_factor >= 1.0, "widen_factor must be at least 1"),
+            (self.max_range >= self.traversal_range, "max_range must be at least traversal_range"),
             (self.pixel_change_floor >= 0, "pixel_change_floor must be non-negative"),
             (self.cell_timeout_s > 0, "cell_timeout_s must be positive"),
             (self.sandbox in ("auto", "strict", "off"), "sandbox must be auto, strict or off"),

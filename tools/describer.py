@@ -157,8 +157,8 @@ class AnchorDescription:
 class TraversalDescription:
     """samples: one AnchorDescription per anchor, in input order. measurements: JSON-able
     summary (per quantity: mean strength, mean net change, agreement = fraction of anchors
-    naming it). pixel_change: mean over anchors of the mean absolute pixel change between the
-    first and the last frame, values in [0, 1]."""
+    naming it). pixel_change: mean over anchors of the largest mean absolute pixel change of a
+    frame from the anchor's first frame, values in [0, 1]."""
 
     samples: list[AnchorDescription]
     measurements: dict
@@ -178,10 +178,14 @@ class _Trend:
     direction: int
 
 
-def describe_traversal(frames: np.ndarray, values: Sequence[float]) -> TraversalDescription:
+def describe_traversal(
+    frames: np.ndarray, values: Sequence[float], visible_floor: float = VISIBLE_PIXEL_CHANGE
+) -> TraversalDescription:
     """frames: (A, K, C, H, W) float in [0, 1]: A anchors, K frames each in traversal order
     (lowest to highest perturbation value), C = 1 or 3 (a torch tensor on any device is
-    accepted too); values: the K perturbation values."""
+    accepted too); values: the K perturbation values. visible_floor: an anchor whose frames
+    never differ from its first frame by this much (mean absolute pixel change) says
+    NO_CHANGE_TEXT; the agent passes its settings.pixel_change_floor so one floor decides."""
     frames = frames_to_numpy(frames)
     if frames.ndim != 5:
         raise UserError(f"frames have shape {frames.shape}; expected (A, K, C, H, W)")
@@ -199,8 +203,7 @@ def describe_traversal(frames: np.ndarray, values: Sequence[float]) -> Traversal
     flat32 = flat.astype(np.float32, copy=False)
     frames32 = flat32.reshape(anchors, steps, -1)
     from_first = np.abs(frames32 - frames32[:, :1]).mean(axis=2)  # (A, K)
-    first_to_last = from_first[:, -1]
-    visible = from_first.max(axis=1) >= VISIBLE_PIXEL_CHANGE
+    visible = from_first.max(axis=1) >= visible_floor
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
 
     samples: list[AnchorDescription] = []
@@ -222,7 +225,7 @@ def describe_traversal(frames: np.ndarray, values: Sequence[float]) -> Traversal
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
 
     summary = _summarise(samples, measured, named_per_anchor, values, from_first, visible)
-    return TraversalDescription(samples=samples, measurements=summary, pixel_change=float(first_to_last.mean()))
+    return TraversalDescription(samples=samples, measurements=summary, pixel_change=float(from_first.max(axis=1).mean()))
 
 
 def _is_coloured(batch: FrameMeasurements) -> bool:

@@ -5,7 +5,7 @@ certainty = mean pairwise cosine similarity of the samples' sentence embeddings 
 saw no change counts as agreeing with nothing, tools/similarity.py). Then, checked here and only
 here, with the loop limit settings.max_attempts:
 - frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
-  widened by settings.widen_factor;
+  widened by settings.widen_factor, up to settings.max_range;
 - certainty >= threshold: accept the medoid sample;
 - samples disagree: loop back with new anchor codes;
 - out of attempts: "unclear" and "No clear explanation"; a failed sandbox step: "failed".
@@ -27,7 +27,8 @@ def _decide(state: LatentState) -> tuple[Decision, str, float, int]:
     result = agreement(state["samples"], state["visible"])
     if state["pixel_change"] < settings["pixel_change_floor"]:
         reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings['pixel_change_floor']})"
-        return ("unclear" if last_attempt else "widen"), reason, result.certainty, result.medoid
+        can_widen = state["span"] < settings["max_range"] and not last_attempt
+        return ("widen" if can_widen else "unclear"), reason, result.certainty, result.medoid
     if result.certainty >= settings["threshold"]:
         return "accept", f"certainty {result.certainty:.3f} >= threshold {settings['threshold']}", result.certainty, result.medoid
     reason = f"samples disagree (certainty {result.certainty:.3f} < threshold {settings['threshold']})"
@@ -49,7 +50,7 @@ def verify_explanations(state: LatentState) -> dict:
     steps = [*state.get("steps", []), {"node": "verifier", **record}]
     update: dict = {"decision": decision, "certainty": certainty, "medoid": medoid, "history": history, "steps": steps}
     if decision == "widen":
-        span = state["span"] * settings["widen_factor"]
+        span = min(state["span"] * settings["widen_factor"], settings["max_range"])
         return update | {"attempt": state["attempt"] + 1, "span": span,
                          "values": traversal_values(span, settings["frames"])}
     if decision == "new_anchors":

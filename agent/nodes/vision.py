@@ -34,7 +34,8 @@ def query_vision_model(state: LatentState) -> dict:
     job = state["job"]
     run_dir = Path(job["run_dir"])
     traversal = load_traversal(run_dir / state["traversal"])
-    description = describe_traversal(traversal.frames, traversal.values.tolist())
+    floor = job["settings"]["pixel_change_floor"]
+    description = describe_traversal(traversal.frames, traversal.values.tolist(), visible_floor=floor)
     step: dict = {"node": "vision", "attempt": state["attempt"], "backend": job["backend"]["vision"]}
     if job["backend"]["vision"] == OFFLINE_VISION:
         samples = [s.text for s in description.samples]
@@ -53,8 +54,7 @@ def query_vision_model(state: LatentState) -> dict:
         )
         image = (run_dir / state["strip"]).read_bytes()
         samples = sample_explanations(config, system, user, image, settings["n_samples"], settings["temperature"])
-        seen = description.pixel_change >= settings["pixel_change_floor"]
-        visible = [seen] * len(samples)
+        visible = [description.pixel_change >= floor] * len(samples)
         step.update(system_prompt=system, user_prompt=user, image=state["strip"])
     step.update(samples=samples, visible=visible, pixel_change=round(description.pixel_change, 5))
     return {
