@@ -13,6 +13,7 @@ from pathlib import Path
 
 _pool_lock = threading.Lock()
 _kernels: dict[str, _PooledKernel] = {}
+_model_paths: dict[str, tuple[str, ...]] = {}
 
 
 @dataclass
@@ -28,8 +29,23 @@ def _sandbox_settings(settings: dict, read_only_paths: tuple[str, ...]):
                            read_only_paths=read_only_paths)
 
 
-def _pooled(run_dir: str, settings: dict, read_only_paths: tuple[str, ...]) -> _PooledKernel:
+def register_model(run_dir: str, model_ref: str) -> None:
+    """Make the run's model visible (read-only) to its kernel: the user's model file's folder or
+    checkpoint folder, which may lie under a folder the sandbox hides (/tmp, /home, /root)."""
+    from tools.model_ref import parse_model_ref
+
+    ref = parse_model_ref(model_ref)
+    paths: tuple[str, ...] = ()
+    if ref.kind == "file":
+        paths = (str(Path(ref.target).parent),)
+    elif ref.kind == "checkpoint":
+        paths = (ref.target,)
+    _model_paths[str(Path(run_dir).resolve())] = paths
+
+
+def _pooled(run_dir: str, settings: dict) -> _PooledKernel:
     key = str(Path(run_dir).resolve())
+    read_only_paths = _model_paths.get(key, ())
     with _pool_lock:
         pooled = _kernels.get(key)
         if pooled is None:
@@ -41,12 +57,10 @@ def _pooled(run_dir: str, settings: dict, read_only_paths: tuple[str, ...]) -> _
         return pooled
 
 
-def run_cell(run_dir: str, settings: dict, code: str, timeout: float | None = None,
-             read_only_paths: tuple[str, ...] = ()):
-    """Execute code in the run's kernel (started on first use, with read_only_paths bound in:
-    the user's model file or checkpoint folder); returns sandbox.CellResult or raises a
-    sandbox.errors.SandboxError."""
-    pooled = _pooled(run_dir, settings, read_only_paths)
+def run_cell(run_dir: str, settings: dict, code: str, timeout: float | None = None):
+    """Execute code in the run's kernel (started on first use, with the registered model's
+    folder bound in); returns sandbox.CellResult or raises a sandbox.errors.SandboxError."""
+    pooled = _pooled(run_dir, settings)
     with pooled.lock:
         return pooled.kernel.execute(code, timeout=timeout)
 
@@ -56,5 +70,6 @@ def close_kernel(run_dir: str) -> None:
     key = str(Path(run_dir).resolve())
     with _pool_lock:
         pooled = _kernels.pop(key, None)
+    _model_paths.pop(key, None)
     if pooled is not None:
         pooled.kernel.stop()

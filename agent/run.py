@@ -4,7 +4,6 @@ and the guarantee that whatever finished is written even when the run stops earl
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -18,13 +17,15 @@ CHECKPOINT_FILE = "checkpoints.sqlite"
 @dataclass
 class RunRequest:
     """model_ref: a tools.model_ref reference. bias_formula: None for the family's default.
-    out: the run folder (None: a new folder under runs/). settings: agent.settings.Settings."""
+    out: the run folder (None: a new folder under runs/). settings: agent.settings.Settings.
+    progress: "lines", "jsonl" or "quiet". resume: continue the run in `out` from its checkpoint."""
 
     model_ref: str
     bias_formula: str | None
     settings: Settings
     out: Path | None = None
-    quiet: bool = False
+    progress: str = "lines"
+    resume: bool = False
 
 
 def new_run_dir(out: Path | None, model_ref: str, root: Path = Path("runs")) -> Path:
@@ -44,11 +45,10 @@ def new_run_dir(out: Path | None, model_ref: str, root: Path = Path("runs")) -> 
 
 def backend_names(settings: Settings) -> dict:
     """What produced the explanations and the code, as shown in every output."""
+    from agent.nodes.coder import coder_name
     from agent.nodes.vision import OFFLINE_VISION
 
-    if settings.llm:
-        return {"vision": settings.llm, "coder": "template"}
-    return {"vision": OFFLINE_VISION, "coder": "template"}
+    return {"vision": settings.llm or OFFLINE_VISION, "coder": coder_name(settings.to_dict())}
 
 
 def open_checkpoint_db(run_dir: Path) -> sqlite3.Connection:
@@ -56,27 +56,17 @@ def open_checkpoint_db(run_dir: Path) -> sqlite3.Connection:
     return sqlite3.connect(str(run_dir / CHECKPOINT_FILE), check_same_thread=False)
 
 
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        print(text, file=sys.stderr, flush=True)
-
-
-def _progress_line(update: dict) -> str | None:
-    """One line for a finished latent (from the parent graph's explain_latent update)."""
-    for entry in update.get("latents", []) or []:
-        text = entry.get("explanation") or entry.get("error") or "No clear explanation"
-        return (f"  {entry['id']:>6}  {entry['status']:<9}  certainty {entry['certainty']:.2f}  "
-                f"attempts {entry['attempts']}  {text}")
-    return None
-
-
 def run_explain(request: RunRequest) -> Path:
-    """Run the graph; returns the run folder holding results.json and report.html."""
-    from agent.graph import build_graph
-    from agent.kernel_pool import close_kernel
-    from agent.nodes.reporter import build_results, write_outputs
+    """Run the graph (or resume it); returns the run folder holding results.json and
+    report.html. Whatever finished is written even when the run stops early."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
 
-    run_dir = new_run_dir(request.out, request.model_ref)
+    from agent.graph import build_graph
+    from agent.kernel_pool import close_kernel, register_model
+    from agent.nodes.reporter import build_results, write_outputs
+    from agent.progress import Progress
+
+    run_dir = request.out.resolve() if request.resume and request.out else new_run_dir(request.out, request.model_ref)
     settings = request.settings
     state = {
         "run_id": run_dir.name,
@@ -87,30 +77,27 @@ def run_explain(request: RunRequest) -> Path:
         "backend": backend_names(settings),
     }
     config = {"configurable": {"thread_id": run_dir.name}, "max_concurrency": 4}
-    _say(request.quiet, f"latent-explainer: explaining {request.model_ref} into {run_dir}")
+    progress = Progress(request.progress)
+    verb = "resuming" if request.resume else "explaining"
+    progress.message(f"latent-explainer: {verb} {request.model_ref} in {run_dir}")
+    register_model(str(run_dir), request.model_ref)
     started = time.monotonic()
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     with closing(open_checkpoint_db(run_dir)) as connection:
         graph = build_graph(SqliteSaver(connection))
         finished = False
         try:
-            for _, chunk in graph.stream(state, config, stream_mode="updates", subgraphs=True):
+            for namespace, chunk in graph.stream(None if request.resume else state, config,
+                                                 stream_mode="updates", subgraphs=True):
                 for node, update in chunk.items():
-                    if node == "plan_traversals" and update:
-                        _say(request.quiet, f"  planned {len(update['plans'])} traversals "
-                                            f"({update['bias']['kind']} bias, model latent_dim {update['model']['latent_dim']})")
-                    elif node == "explain_latent" and update:
-                        line = _progress_line(update)
-                        if line:
-                            _say(request.quiet, line)
+                    progress.update(namespace, node, update)
             finished = True
         finally:
+            progress.close()
             close_kernel(str(run_dir))
             if not finished:  # keep what finished: partial results from the last checkpoint
                 saved = graph.get_state(config).values
                 if saved.get("latents"):
                     write_outputs(run_dir, build_results({**state, **saved}))
-    _say(request.quiet, f"latent-explainer: done in {time.monotonic() - started:.1f} s: "
-                        f"{run_dir / 'results.json'}, {run_dir / 'report.html'}")
+    progress.message(f"latent-explainer: done in {time.monotonic() - started:.1f} s: "
+                     f"{run_dir / 'results.json'}, {run_dir / 'report.html'}")
     return run_dir

@@ -27,6 +27,8 @@ class Settings:
     loop-back may reach (a prior N(0, I) puts almost no codes beyond 6).
     pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
     "barely changes" (images in [0, 1]).
+    conditional_max_alpha: a conditional traversal moves alpha in [0, this] along the attribute
+    direction (the CSVAE code: alpha in {0, 1, 2, 3, 4}).
     temperature: sampling temperature for MLLM explanations (the paper uses 1).
     seed: seeds anchors; attempt a uses seed + a.
     cell_timeout_s: seconds one sandbox cell may run. sandbox: isolation mode auto | strict | off.
@@ -43,6 +45,7 @@ class Settings:
     widen_factor: float = 2.0
     max_range: float = 6.0
     pixel_change_floor: float = 0.01
+    conditional_max_alpha: float = 4.0
     temperature: float = 1.0
     seed: int = 0
     cell_timeout_s: float = 120.0

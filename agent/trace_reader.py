@@ -44,15 +44,18 @@ def read_trace(run_dir: Path) -> RunTrace:
         config = {"configurable": {"thread_id": run_dir.name}}
         snapshot = graph.get_state(config, subgraphs=True)
         values = dict(snapshot.values or {})
-        finished_ids = {e["id"] for e in values.get("latents", [])}
+        latents = list(values.get("latents", []))
         in_progress = []
-        for task in snapshot.tasks:
-            sub = getattr(task, "state", None)
-            sub_values = dict(getattr(sub, "values", None) or {})
+        for task in snapshot.tasks:  # branches of a superstep the run did not complete
+            sub_values = dict(getattr(getattr(task, "state", None), "values", None) or {})
             plan = sub_values.get("job", {}).get("plan", {})
-            if plan and plan.get("id") not in finished_ids:
+            if not plan or plan.get("id") in {e["id"] for e in latents}:
+                continue
+            if sub_values.get("latents"):  # the branch finished: its final entry
+                latents += sub_values["latents"]
+            else:
                 in_progress.append(sub_values)
-    return RunTrace(run_dir, values, values.get("latents", []), in_progress, finished=not snapshot.next)
+    return RunTrace(run_dir, values, latents, in_progress, finished=not snapshot.next)
 
 
 def list_runs(root: Path = Path("runs")) -> list[dict]:
@@ -82,8 +85,17 @@ def format_step(step: dict) -> list[str]:
         plan = step["plan"]
         return [f"plan: traverse latents {plan['indices']} over {plan['values']} ({plan['kind']})",
                 f"bias prompt: {step.get('bias_prompt', '')}"]
+    if node == "coder" and step.get("tool"):
+        lines = [f"[attempt {step['attempt']}] coder turn {step.get('turn')} ({step.get('coder')}): {step['tool']}"]
+        if step.get("code"):
+            lines += ["    " + line for line in step["code"].splitlines()]
+        if step.get("observation") is not None:
+            lines.append(f"    observation: {json.dumps(step['observation'])[:600]}")
+        return lines
     if node == "coder":
-        return [f"[attempt {step['attempt']}] code ({step.get('coder')}):", *("    " + l for l in step["code"].splitlines())]
+        head = f"[attempt {step['attempt']}] code ({step.get('coder')}):"
+        tail = [f"    coder error: {step['error']}"] if step.get("error") else []
+        return [head, *("    " + line for line in (step.get("code") or "").splitlines()), *tail]
     if node == "sandbox":
         lines = [f"[attempt {step['attempt']}] sandbox: traversal {step.get('traversal')}, strip {step.get('strip')}"]
         if step.get("frames"):

@@ -107,8 +107,8 @@ def bwrap_arguments(
     """The bubblewrap command prefix (ending in "--") that confines a command.
 
     run_dir and writable are bound read-write at the same paths; hidden paths become empty
-    tmpfs folders (files: /dev/null); runtime_paths() and settings.read_only_paths under them
-    are bound back read-only; gpu_nodes are bound as devices."""
+    tmpfs folders (files: /dev/null); runtime_paths() and settings.read_only_paths under them or
+    under the private /tmp are bound back read-only; gpu_nodes are bound as devices."""
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev"]
     for node in gpu_nodes:
         args += ["--dev-bind", node, node]
@@ -131,7 +131,7 @@ def bwrap_arguments(
         return steps
 
     for path in sorted({*runtime_paths(), *settings.read_only_paths}):
-        if os.path.exists(path) and _under(path, hidden):
+        if os.path.exists(path) and _under(path, empty):  # under /tmp or a hidden folder
             args += [*folders_to(path), "--ro-bind", path, path]
     for folder in [run_dir, *writable, *map(Path, settings.writable_paths)]:
         args += [*folders_to(str(folder)), "--bind", str(folder), str(folder)]

@@ -16,7 +16,7 @@ import torch
 
 from tools.model_loading import load_model, sample_anchor_latents
 
-__all__ = ["load_model", "make_anchors", "traverse", "decode_in_batches", "save_traversal"]
+__all__ = ["load_model", "make_anchors", "direction_for", "traverse", "decode_in_batches", "save_traversal"]
 
 TRAVERSAL_FILE = "traversal.npz"
 
@@ -52,6 +52,22 @@ def traverse(anchors: torch.Tensor, indices: list[int], values: torch.Tensor, mo
     else:
         raise ValueError(f"mode must be 'absolute' or 'offset', got {mode!r}")
     return z
+
+
+def direction_for(model, indices: list[int], condition: dict | None = None) -> torch.Tensor:
+    """The direction (D,) an "offset" traversal moves along.
+
+    With an attribute condition ({"role": "attribute", "attribute": NAME}) it is the model's
+    attribute_direction(NAME) (CSVAE: W_move = mean w(attr=1) - mean w(attr=0), Klys et al.
+    2018, as used by LatentExplainer's conditional bias); otherwise the unit vector spreading
+    equally over `indices`."""
+    if condition and condition.get("role") == "attribute":
+        if not hasattr(model, "attribute_direction"):
+            raise AttributeError(f"the model has no attribute_direction() for the condition on {condition.get('attribute')!r}")
+        return torch.as_tensor(model.attribute_direction(condition["attribute"]), dtype=torch.float32).flatten()
+    direction = torch.zeros(model.latent_dim)
+    direction[list(indices)] = 1.0
+    return direction / direction.norm()
 
 
 def decode_in_batches(model, z: torch.Tensor, batch_size: int = 512) -> torch.Tensor:

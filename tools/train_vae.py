@@ -33,8 +33,10 @@ class TrainSettings:
     device: str = "cpu"
 
 
-def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progress: bool = True) -> Path:
-    """Train from scratch and write a checkpoint folder to `out`; returns the folder.
+def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progress: bool = True,
+              init_from: str | Path | None = None) -> Path:
+    """Train (from scratch, or continuing from the weights of checkpoint `init_from`, with a
+    fresh optimiser) and write a checkpoint folder to `out`; returns the folder.
 
     Data are rendered on the fly (tools/dsprites.py), so every step sees a fresh uniform
     sample of the factor grid; config.dataset_size is the grid size N used by the TC estimator.
@@ -47,11 +49,24 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
     data_gen = torch.Generator().manual_seed(settings.seed)
     config.dataset_size = NUM_IMAGES
     device = torch.device(settings.device)
-    model = BurgessVAE(config).to(device).to(memory_format=torch.channels_last)
+    model = BurgessVAE(config)
+    earlier: list[dict] = []
+    if init_from is not None:
+        from tools.checkpoint import load_checkpoint
+
+        previous = load_checkpoint(init_from)
+        if previous.config.to_dict() | {"dataset_size": NUM_IMAGES} != config.to_dict():
+            raise ValueError(f"checkpoint {init_from} was trained with another model config: {previous.config}")
+        model.load_state_dict(previous.state_dict())
+        earlier = [*previous.training_record.get("earlier_stages", []),
+                   {k: v for k, v in previous.training_record.items() if k != "earlier_stages"}]
+    model = model.to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
     start = last_save = time.monotonic()
     record = {"settings": vars(settings).copy(), "steps_done": 0, "images_seen": 0}
+    if earlier:
+        record["earlier_stages"] = earlier
     bar = tqdm(total=settings.steps, disable=not progress, desc="train", unit="step")
     for step in range(1, settings.steps + 1):
         x = sample_batch(settings.batch_size, data_gen).images.to(device)

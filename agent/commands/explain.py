@@ -22,11 +22,12 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds one sandbox cell may run")
     p.add_argument("--llm", help="openai:MODEL for any OpenAI-compatible endpoint; default: offline")
     p.add_argument("--llm-base-url", help="the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
+    p.add_argument("--coder-max-turns", type=int, help="tool-calling turns the LLM coder gets per attempt (default 6)")
     p.add_argument("--llm-api-key", help="API key (default: $OPENAI_API_KEY); never stored in the run")
 
 
 SETTINGS_FLAGS = ("n_samples", "frames", "traversal_range", "threshold", "max_attempts", "seed", "device",
-                  "sandbox", "cell_timeout_s", "llm", "llm_base_url")
+                  "sandbox", "cell_timeout_s", "llm", "llm_base_url", "coder_max_turns")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bias", help="the inductive-bias formula (default: the model family's)")
     p.add_argument("--out", type=Path, help="write results.json, report.html and frames into this folder")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--events", choices=["jsonl"], help="machine-readable progress events on stdout")
+    p.add_argument("--resume", metavar="RUN", help="continue a stopped run (folder or name under runs/) from its checkpoint")
     add_settings_arguments(p)
     p.set_defaults(run=run)
 
@@ -54,16 +57,43 @@ def settings_from_args(args: argparse.Namespace):
     return settings
 
 
+def progress_mode(args: argparse.Namespace) -> str:
+    return "jsonl" if args.events == "jsonl" else "quiet" if args.quiet else "lines"
+
+
+def resume(args: argparse.Namespace) -> int:
+    """Continue a stopped run with the model, bias and settings it was started with."""
+    from agent.run import RunRequest, run_explain
+    from agent.settings import Settings
+    from agent.trace_reader import find_run, read_trace
+
+    run_dir = find_run(args.resume)
+    trace = read_trace(run_dir)
+    if trace.finished:
+        print(run_dir / "results.json")
+        return 0
+    values = trace.values
+    settings = Settings(**values["settings"])
+    run_explain(RunRequest(values["model_ref"], values.get("bias_formula"), settings, run_dir,
+                           progress_mode(args), resume=True))
+    if args.events != "jsonl":
+        print(run_dir / "results.json")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from agent.run import RunRequest, run_explain
     from tools.model_ref import parse_model_ref
 
+    if args.resume:
+        return resume(args)
     settings = settings_from_args(args)
     ref = parse_model_ref(args.model)
     if args.bias:
         from tools.bias_formula import parse_bias
 
         parse_bias(args.bias)  # a malformed formula is reported before any work
-    run_dir = run_explain(RunRequest(str(ref), args.bias, settings, args.out, args.quiet))
-    print(run_dir / "results.json")
+    run_dir = run_explain(RunRequest(str(ref), args.bias, settings, args.out, progress_mode(args)))
+    if args.events != "jsonl":
+        print(run_dir / "results.json")
     return 0

@@ -4,7 +4,6 @@ one TraversalPlan per latent / group."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from agent.errors import UserError
 from agent.kernel_pool import run_cell
@@ -12,7 +11,8 @@ from agent.state import RunState
 from prompts import render_prompt
 from tools.bias_spec import plan_for_model, traversal_values
 
-FAMILY_BIAS = {"vae": "disentanglement"}
+FAMILY_BIAS = {"vae": "disentanglement", "csvae": "conditional", "ddpm": "disentanglement", "sd": "conditional"}
+"""The bias each model family is explained under when the user gives no formula (DESIGN.md)."""
 
 
 class ModelCheckFailed(UserError):
@@ -22,14 +22,9 @@ class ModelCheckFailed(UserError):
 def inspect_model(run_dir: str, settings: dict, model_ref: str) -> dict:
     """Load the model inside the sandbox and check it; returns {latent_dim, image_shape, name}."""
     from sandbox.errors import ExecutionError, SandboxError
-
-    from tools.model_ref import parse_model_ref
-
-    ref = parse_model_ref(model_ref)
-    visible = () if ref.kind == "builtin" else (str(Path(ref.target).parent if ref.kind == "file" else ref.target),)
     code = render_prompt("code_inspect_model.py.txt", model_ref=model_ref, device=settings["device"])
     try:
-        result = run_cell(run_dir, settings, code, read_only_paths=visible)
+        result = run_cell(run_dir, settings, code)
     except ExecutionError as error:
         raise ModelCheckFailed(f"model {model_ref}: {error.message}") from None
     except SandboxError as error:
@@ -37,18 +32,38 @@ def inspect_model(run_dir: str, settings: dict, model_ref: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _values_for(kind: str, settings: dict) -> list[float]:
+    """Perturbation values: [-range, range] for latent traversals; for a conditional move along
+    an attribute direction, alpha from 0 to conditional_max_alpha (the CSVAE code uses
+    alpha in {0, 1, 2, 3, 4})."""
+    if kind == "conditional":
+        frames, top = settings["frames"], settings["conditional_max_alpha"]
+        return [round(top * i / (frames - 1), 6) for i in range(frames)]
+    return traversal_values(settings["traversal_range"], settings["frames"])
+
+
 def plan_traversals(state: RunState) -> dict:
-    """Returns {model, bias, plans}."""
+    """Returns {model, bias, plans}.
+
+    The model's optional `metadata` (family, default_bias, groups, attributes, traversable,
+    prompt) decides the default bias and feeds the plan; a formula the user gave wins."""
     from tools.bias_formula import DEFAULT_FORMULAS, parse_bias
 
     settings = state["settings"]
     model = inspect_model(state["run_dir"], settings, state["model_ref"])
+    metadata = model.get("metadata") or {}
     model["ref"] = state["model_ref"]
-    model["family"] = "vae"
-    formula = state.get("bias_formula") or DEFAULT_FORMULAS[FAMILY_BIAS[model["family"]]]
+    model["family"] = metadata.get("family", "vae")
+    default_kind = metadata.get("default_bias") or FAMILY_BIAS.get(model["family"], "disentanglement")
+    formula = state.get("bias_formula") or DEFAULT_FORMULAS[default_kind]
     spec = parse_bias(formula)
-    values = traversal_values(settings["traversal_range"], settings["frames"])
-    plans = plan_for_model(spec, model["latent_dim"], values)
+    plans = plan_for_model(spec, model["latent_dim"], _values_for(spec.kind, settings), groups=metadata.get("groups"),
+                           attributes=metadata.get("attributes"), prompt_text=metadata.get("prompt"))
+    traversable = metadata.get("traversable")
+    if traversable is not None:
+        plans = [plan for plan in plans if set(plan.indices) <= set(traversable)]
+    if not plans:
+        raise UserError(f"the bias {formula!r} gives no traversal for model {state['model_ref']}")
     return {
         "model": model,
         "bias": {"formula": spec.formula, "kind": spec.kind, "prompt": spec.prompt, "sympy": spec.sympy},

@@ -29,6 +29,9 @@ def run_perturbation_code(state: LatentState) -> dict:
     """Returns {traversal, frames, strip, error, steps}; error is None on success."""
     from sandbox.errors import SandboxError
 
+    if state.get("error"):  # the coder gave up: nothing to run; the verifier records the failure
+        step = {"node": "sandbox", "attempt": state["attempt"], "skipped": True, "error": state["error"]}
+        return {"traversal": None, "frames": [], "strip": None, "steps": [*state.get("steps", []), step]}
     job = state["job"]
     plan = TraversalPlan(**(job["plan"] | {"values": state["values"]}))
     run_dir = Path(job["run_dir"])

@@ -2,25 +2,44 @@
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from agent.cli import main
-from tests.openai_server import OpenAIServer, TextReply
+from tests.openai_server import OpenAIServer, TextReply, ToolCall, ToolCallReply
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_models.py"
 
 
-def reply_for(request: dict) -> TextReply:
+def reply_for(request: dict):
     """An MLLM stand-in that answers from the latent named in the prompt, returning fewer
-    choices than asked for latent z1 (as many servers do)."""
+    choices than asked for latent z1 (as many servers do). Coder requests (with tools) get the
+    template's code back as a run_code call, then a plain answer once it is valid."""
+    if request.get("tools"):
+        return coder_reply(request)
     user_text = next(part["text"] for part in request["messages"][-1]["content"] if part["type"] == "text")
     if "Latent z0" in user_text:
         return TextReply(["The square moves from left to right."] * request.get("n", 1))
     if "Latent z1" in user_text:
         return TextReply(["The square grows bigger."] * request.get("n", 1), max_choices=1)
     return TextReply([f"Something different number {i}, maybe colour." for i in range(request.get("n", 1))])
+
+
+def coder_reply(request: dict):
+    """Write the traversal the task asks for with the project's helpers, then stop."""
+    if request["messages"][-1]["role"] == "tool":
+        return TextReply(["Done: the traversal is valid."])
+    task = request["messages"][-1]["content"]
+    folder = re.search(r"traversals/z\d+/attempt_\d+", task).group(0)
+    latent = int(re.search(r"traversals/z(\d+)/", folder).group(1))
+    values = json.loads(re.search(r"values\D*(\[[^\]]*\])", task).group(1))
+    code = (f"import torch\nfrom tools.perturbation import *\nmodel = load_model({str(FIXTURE) + ':build'!r})\n"
+            f"anchors = make_anchors(model, n=3, seed=0)\nvalues = torch.tensor({values})\n"
+            f"z = traverse(anchors, [{latent}], values)\n"
+            f"save_traversal({folder!r}, z=z, frames=decode_in_batches(model, z), values=values)\n")
+    return ToolCallReply([ToolCall("run_code", {"code": code})])
 
 
 @pytest.mark.slow
@@ -39,7 +58,8 @@ def test_explain_with_an_openai_compatible_server(tmp_path, monkeypatch):
     assert by_id["z0"]["explanation"] == "The square moves from left to right."
     assert by_id["z1"]["samples"] == ["The square grows bigger."] * 3  # filled up by extra requests
     assert by_id["z2"]["status"] == "unclear"
-    first = requests[0]
+    vision_requests = [r for r in requests if not r.get("tools")]
+    first = vision_requests[0]
     assert first["n"] == 3 and first["temperature"] == 1.0
     image_parts = [p for p in first["messages"][-1]["content"] if p["type"] == "image_url"]
     assert len(image_parts) == 1

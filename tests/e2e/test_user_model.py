@@ -13,8 +13,12 @@ FAST = ["--n-samples", "3", "--frames", "5", "--max-attempts", "2", "--quiet"]
 
 @pytest.mark.slow
 def test_user_model_is_explained(tmp_path):
+    """The model file lives outside the project (under /tmp): the sandbox must still see it."""
+    model_file = tmp_path / "my_model.py"
+    model_file.write_text(FIXTURE.read_text())
+    tmp_path.chmod(0o755)
     out = tmp_path / "run"
-    assert main(["explain", "--model", f"{FIXTURE}:build", "--out", str(out), *FAST]) == 0
+    assert main(["explain", "--model", f"{model_file}:build", "--out", str(out), *FAST]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["backend"]["vision"] == "offline-analytic"
     by_id = {entry["id"]: entry for entry in results["latents"]}
