@@ -35,4 +35,13 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "warning: bubblewrap (bwrap) not found; install it for an isolated sandbox (see README)" >&2
   fi
 fi
+# tests/e2e/test_report_browser.py renders report.html in headless Chromium; install Debian's
+# package where we may (Debian, root). Without it that test is skipped, nothing else needs it.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+      || echo "warning: could not install chromium; the report's browser test will be skipped" >&2
+  fi
+fi
 touch "$stamp"

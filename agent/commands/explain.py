@@ -36,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"builtin:NAME, FILE.py:FUNCTION or a checkpoint folder (default {DEFAULT_MODEL})")
     p.add_argument("--bias", help="the inductive-bias formula (default: the model family's)")
     p.add_argument("--out", type=Path, help="write results.json, report.html and frames into this folder")
+    p.add_argument("--yes", action="store_true", help="accept an LLM's paraphrase of an unsupported formula")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--events", choices=["jsonl"], help="machine-readable progress events on stdout")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped run (folder or name under runs/) from its checkpoint")
@@ -89,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
         return resume(args)
     settings = settings_from_args(args)
     ref = parse_model_ref(args.model)
-    if args.bias:
-        from tools.bias_formula import parse_bias
+    bias = args.bias
+    if bias:  # a malformed formula is reported (or, with an LLM, paraphrased) before any work
+        from agent.formula_repair import resolve_formula
 
-        parse_bias(args.bias)  # a malformed formula is reported before any work
-    run_dir = run_explain(RunRequest(str(ref), args.bias, settings, args.out, progress_mode(args)))
+        bias = resolve_formula(bias, settings.llm, settings.llm_base_url, args.yes)
+    run_dir = run_explain(RunRequest(str(ref), bias, settings, args.out, progress_mode(args)))
     if args.events != "jsonl":
         print(run_dir / "results.json")
     return 0
