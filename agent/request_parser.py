@@ -299,17 +299,6 @@ def _builtin_list(models: Mapping[str, BuiltinModel]) -> str:
     return ", ".join(f"builtin:{m.name} ({m.family}, {m.dataset})" for m in models.values()) or "none"
 
 
-ROUTER_INSTRUCTIONS = """\
-You read a researcher's request to LatentExplainer, a tool that explains what each latent variable of a
-generative model controls, and fill in the RunSpec that the request asks for. Fill a field only when the
-request says it; leave the others null. Copy file paths, folder paths and formulas exactly as written.
-A model is referred to as {ref_forms}. Built-in models (write them as builtin:NAME): {builtins}.
-Bias kinds and their formulas: {kinds}.
-Put every part of the request you cannot map to a field into not_understood, quoting the user's words;
-never invent a model that the request does not name."""
-"""The router's system message; its lists are generated from the registry and the code."""
-
-
 def router_instructions(models: Mapping[str, BuiltinModel] | None = None) -> str:
     """The system message of the structured-output call, with the current built-ins."""
     from tools.bias_formula import DEFAULT_FORMULAS
@@ -319,7 +308,9 @@ def router_instructions(models: Mapping[str, BuiltinModel] | None = None) -> str
     models = BUILTIN_MODELS if models is None else models
     builtins = "; ".join(f"{m.name} ({m.family}, {m.dataset}: {m.description})" for m in models.values()) or "none"
     kinds = "; ".join(f"{kind}: {formula}" for kind, formula in DEFAULT_FORMULAS.items())
-    return ROUTER_INSTRUCTIONS.format(ref_forms=ALLOWED_FORMS, builtins=builtins, kinds=kinds)
+    from prompts import render_prompt
+
+    return render_prompt("route_request.txt", ref_forms=ALLOWED_FORMS, builtins=builtins, kinds=kinds).strip()
 
 
 def parse_request_with_llm(sentence: str, config: LLMConfig, models: Mapping[str, BuiltinModel] | None = None) -> RunSpec:
