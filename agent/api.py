@@ -133,7 +133,7 @@ def explain(model: str | os.PathLike, bias: str | None = None, llm: str | None =
     unknown = sorted(set(settings) - known)
     if unknown:
         raise TypeError(f"explain() got unknown settings {unknown}; settings are: {', '.join(sorted(known))}")
-    resolved = Settings.resolve({**settings, "llm": llm})
+    resolved = Settings.resolve({**settings, "llm": llm}).with_calibrated_threshold()
     parse_llm_spec(resolved.llm, base_url=resolved.llm_base_url)  # a bad spec fails before any work
     resolve_device(resolved.device)
     ref = parse_model_ref(os.fspath(model))

@@ -21,7 +21,9 @@ ENV_PREFIX = "LATENT_EXPLAINER_"
 class Settings:
     """n_samples: explanation samples per latent (the offline describer: one per anchor code).
     frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r].
-    threshold: certainty needed to accept an explanation (belongs to similarity_measure).
+    threshold: certainty needed to accept an explanation (belongs to one similarity measure and
+    vision backend). threshold_source: where it came from: "default", "given" (flag or
+    environment) or the calibration file (`latent-explainer calibrate`) that holds it.
     max_attempts: attempts per latent before "No clear explanation" (the verifier's loop limit).
     widen_factor: range multiplier when the frames barely change. max_range: the widest range a
     loop-back may reach (a prior N(0, I) puts almost no codes beyond 6).
@@ -41,6 +43,7 @@ class Settings:
     frames: int = 7
     traversal_range: float = 3.0
     threshold: float = 0.8
+    threshold_source: str = "default"
     max_attempts: int = 3
     widen_factor: float = 2.0
     max_range: float = 6.0
@@ -76,6 +79,22 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def with_calibrated_threshold(self) -> Settings:
+        """This, with the calibrated threshold of its vision backend and similarity measure
+        when one is saved and no threshold was given; otherwise unchanged."""
+        from dataclasses import replace
+
+        from tools.calibration import load_threshold
+        from tools.similarity import SIMILARITY_MEASURE
+
+        if self.threshold_source != "default":
+            return self
+        found = load_threshold(self.llm or "offline-analytic", SIMILARITY_MEASURE)
+        if found is None:
+            return self
+        threshold, source = found
+        return replace(self, threshold=threshold, threshold_source=source)
+
     @classmethod
     def resolve(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
         """Defaults, then LATENT_EXPLAINER_* environment variables, then non-None overrides."""
@@ -87,6 +106,8 @@ class Settings:
         for name, value in (overrides or {}).items():
             if value is not None:
                 values[name] = value
+        if "threshold" in values and "threshold_source" not in values:
+            values["threshold_source"] = "given"
         return cls(**values)
 
 

@@ -225,6 +225,7 @@ class SandboxKernel:
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
+        ipc_prefix = self._ipc_prefix()  # first: a short private socket folder must be bound into bwrap
         spec = KernelSpec(argv=self._kernel_argv(), display_name="LatentExplainer sandbox", language="python",
                           interrupt_mode="message", env={})
 
@@ -232,7 +233,6 @@ class SandboxKernel:
             def get_kernel_spec(self, kernel_name: str, *args: Any, **kwargs: Any) -> KernelSpec:
                 return spec
 
-        ipc_prefix = self._ipc_prefix()
         manager = KernelManager(
             kernel_name="latent-explainer-sandbox", kernel_spec_manager=OneSpecManager(), transport="ipc",
             ip=str(ipc_prefix), connection_file=str(self.state_dir / f"kernel{self._starts}.json"),

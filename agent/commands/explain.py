@@ -48,7 +48,7 @@ def settings_from_args(args: argparse.Namespace):
     from agent.llm_config import parse_llm_spec
     from agent.settings import Settings
 
-    settings = Settings.resolve({name: getattr(args, name, None) for name in SETTINGS_FLAGS})
+    settings = Settings.resolve({name: getattr(args, name, None) for name in SETTINGS_FLAGS}).with_calibrated_threshold()
     if args.llm_api_key:
         os.environ["OPENAI_API_KEY"] = args.llm_api_key  # read by the client; kept out of state
     parse_llm_spec(settings.llm, base_url=settings.llm_base_url)  # a bad spec fails here, before any work

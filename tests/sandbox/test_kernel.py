@@ -116,3 +116,13 @@ def test_shared_memory_and_tmp_are_private_and_bounded(kernel: SandboxKernel) ->
     size = kernel.settings.tmpfs_size_mb
     assert result.stdout == f"/tmp {size}\n/dev/shm {size}\n"
     assert not os.path.exists("/dev/shm/x")
+
+
+def test_a_deep_run_folder_gets_short_sockets_that_work(tmp_path):
+    """Unix socket paths are limited to ~100 characters: a deep run folder falls back to a short
+    private folder, which must be reachable inside bubblewrap too."""
+    from sandbox import SandboxKernel, SandboxSettings
+
+    deep = tmp_path / ("a-long-folder-name-" * 4) / ("another-long-folder-name-" * 3) / "run"
+    with SandboxKernel(deep, SandboxSettings(cell_timeout_s=30)) as kernel:
+        assert kernel.execute("print(6 * 7)").stdout.strip() == "42"
