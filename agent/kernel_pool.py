@@ -38,7 +38,7 @@ def register_model(run_dir: str, model_ref: str) -> None:
     paths: tuple[str, ...] = ()
     if ref.kind == "file":
         paths = (str(Path(ref.target).parent),)
-    elif ref.kind == "checkpoint":
+    elif ref.kind in ("checkpoint", "disvae"):
         paths = (ref.target,)
     _model_paths[str(Path(run_dir).resolve())] = paths
 

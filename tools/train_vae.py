@@ -35,8 +35,10 @@ class TrainSettings:
 
 def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progress: bool = True,
               init_from: str | Path | None = None) -> Path:
-    """Train (from scratch, or continuing from the weights of checkpoint `init_from`, with a
-    fresh optimiser) and write a checkpoint folder to `out`; returns the folder.
+    """Train (from scratch, or continuing from the weights of checkpoint `init_from` — same
+    architecture and dataset; the loss and its weights may change between stages — with a fresh
+    optimiser) and write a checkpoint folder to `out`; returns the folder. Earlier stages are
+    kept in the training record ("earlier_stages", with their model configs).
 
     Data are rendered on the fly (tools/dsprites.py), so every step sees a fresh uniform
     sample of the factor grid; config.dataset_size is the grid size N used by the TC estimator.
@@ -55,11 +57,13 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
         from tools.checkpoint import load_checkpoint
 
         previous = load_checkpoint(init_from)
-        if previous.config.to_dict() | {"dataset_size": NUM_IMAGES} != config.to_dict():
-            raise ValueError(f"checkpoint {init_from} was trained with another model config: {previous.config}")
+        architecture = ("latent_dim", "image_channels", "image_size", "hidden_channels", "hidden_dim", "dataset")
+        if any(getattr(previous.config, k) != getattr(config, k) for k in architecture):
+            raise ValueError(f"checkpoint {init_from} has another architecture or dataset: {previous.config}")
         model.load_state_dict(previous.state_dict())
         earlier = [*previous.training_record.get("earlier_stages", []),
-                   {k: v for k, v in previous.training_record.items() if k != "earlier_stages"}]
+                   {k: v for k, v in previous.training_record.items() if k != "earlier_stages"}
+                   | {"model": previous.config.to_dict(), "read_from": str(init_from)}]
     model = model.to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
