@@ -46,7 +46,7 @@ def bwrap_problem(bwrap_path: str) -> str | None:
         return f"bubblewrap {bwrap_path!r} was not found"
     probe = [found, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", "1048576",
              "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid", "--die-with-parent", "--",
-             sys.executable, "-I", "-S", "-c", ""]
+             os.path.realpath(sys.executable), "-I", "-S", "-c", ""]  # the real interpreter: a venv may sit under /tmp
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
