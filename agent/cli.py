@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.commands import bias, explain, models, sandbox_exec, trace, train
+from agent.commands import ask, bias, calibrate, explain, models, sandbox_exec, trace, train, train_ddpm
+from agent.commands import eval as evaluate  # the module is named after the sub-command
 from agent.errors import UserError
 
-COMMANDS = (explain, trace, models, train, sandbox_exec, bias)
+COMMANDS = (explain, ask, trace, models, train, sandbox_exec, bias, evaluate, calibrate, train_ddpm)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         sys.stderr.write(f"latent-explainer: error: {error}\n")
         return error.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("latent-explainer: interrupted\n")
         return 130

@@ -70,9 +70,31 @@ def load_model(ref: str, device: str = "auto"):
     parsed = parse_model_ref(ref)
     torch_device = resolve_device(device)
     if parsed.kind == "builtin":
-        model = CheckpointModel(BUILTIN_MODELS[parsed.target].folder, torch_device)
+        builtin = BUILTIN_MODELS[parsed.target]
+        if builtin.loader == "csvae":
+            from tools.csvae import load_csvae
+
+            model = load_csvae(builtin.folder, torch_device)
+        elif builtin.loader == "ddpm":
+            from tools.ddpm_model import load_ddpm_model
+
+            model = load_ddpm_model(builtin.folder, torch_device)
+        else:
+            model = CheckpointModel(builtin.folder, torch_device)
     elif parsed.kind == "checkpoint":
-        model = CheckpointModel(parsed.target, torch_device)
+        from tools.csvae import is_csvae_checkpoint, load_csvae
+        from tools.ddpm import is_ddpm_checkpoint
+
+        if is_ddpm_checkpoint(parsed.target):
+            from tools.ddpm_model import load_ddpm_model
+
+            model = load_ddpm_model(parsed.target, torch_device)
+        else:
+            model = load_csvae(parsed.target, torch_device) if is_csvae_checkpoint(parsed.target) else CheckpointModel(parsed.target, torch_device)
+    elif parsed.kind == "disvae":
+        from tools.disvae_loader import load_disvae
+
+        model = load_disvae(parsed.target, torch_device)
     else:
         model = _load_user_factory(parsed.target, parsed.function)
     check_model(model)
@@ -90,7 +112,7 @@ def sample_anchor_latents(model, n: int, seed: int) -> torch.Tensor:
 
 
 def check_model(model) -> dict:
-    """Check the protocol on two anchors; returns {latent_dim, image_shape, name}.
+    """Check the protocol on two anchors; returns {latent_dim, image_shape, name, metadata}.
 
     Raises ModelProtocolError naming the first problem: latent_dim missing or not a positive
     int, decode missing, wrong output type / shape / dtype, values outside [0, 1] or not finite.
@@ -115,4 +137,5 @@ def check_model(model) -> dict:
     low, high = float(x.min()), float(x.max())
     if low < -1e-4 or high > 1 + 1e-4:
         raise ModelProtocolError(f"decode(z) must return values in [0, 1], got [{low:.3g}, {high:.3g}]")
-    return {"latent_dim": latent_dim, "image_shape": list(x.shape[1:]), "name": str(getattr(model, "name", "model"))}
+    return {"latent_dim": latent_dim, "image_shape": list(x.shape[1:]), "name": str(getattr(model, "name", "model")),
+            "metadata": getattr(model, "metadata", {})}

@@ -4,7 +4,10 @@
 - `FILE.py:FN` — FN() in the user's file returns an object with `latent_dim: int` and
   `decode(z)`: (B, latent_dim) float tensor -> (B, C, H, W) in [0, 1]; optional
   `sample_latents(n, generator)` (default N(0, I)) and `name`.
-- `FOLDER` — a checkpoint folder written by `latent-explainer train` (config.json + model.safetensors).
+- `FOLDER` — a checkpoint folder written by `latent-explainer train` (config.json + model.safetensors;
+  a VAE or a CSVAE, as its config.json says).
+- `disvae:FOLDER` — a checkpoint of the disentangling-vae format: specs.json (img_size,
+  latent_dim, model_type "Burgess") and model.pt (tools/disvae_loader.py).
 
 The user's file is imported only inside the sandbox kernel (tools/model_loading.py), never here.
 """
@@ -17,15 +20,16 @@ from typing import Literal
 
 from agent.errors import UserError
 
-ALLOWED_FORMS = "builtin:NAME, FILE.py:FUNCTION, or a checkpoint folder from `latent-explainer train`"
+ALLOWED_FORMS = ("builtin:NAME, FILE.py:FUNCTION, disvae:FOLDER, or a checkpoint folder from "
+                 "`latent-explainer train`")
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """kind: builtin | file | checkpoint. target: builtin name, absolute file path or folder.
-    function: the factory's name for kind "file"."""
+    """kind: builtin | file | checkpoint | disvae. target: builtin name, absolute file path or
+    folder. function: the factory's name for kind "file"."""
 
-    kind: Literal["builtin", "file", "checkpoint"]
+    kind: Literal["builtin", "file", "checkpoint", "disvae"]
     target: str
     function: str | None = None
 
@@ -34,6 +38,8 @@ class ModelRef:
             return f"builtin:{self.target}"
         if self.kind == "file":
             return f"{self.target}:{self.function}"
+        if self.kind == "disvae":
+            return f"disvae:{self.target}"
         return self.target
 
     def to_dict(self) -> dict:
@@ -52,6 +58,12 @@ def parse_model_ref(text: str) -> ModelRef:
         if name not in BUILTIN_MODELS:
             raise UserError(f"unknown built-in model {name!r}; built-ins are: {', '.join(sorted(BUILTIN_MODELS))}")
         return ModelRef("builtin", name)
+    if text.startswith("disvae:"):
+        from tools.disvae_loader import read_disvae_specs
+
+        folder = text.removeprefix("disvae:")
+        read_disvae_specs(folder)  # UserError names a missing file or a bad field
+        return ModelRef("disvae", str(Path(folder).expanduser().resolve()))
     if ".py:" in text:
         file, _, function = text.rpartition(":")
         path = Path(file).expanduser()

@@ -37,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every-minutes", type=float, default=10.0)
     p.add_argument("--kl-warmup-steps", type=int, default=0,
                    help="vae: raise the KL weight linearly from 0 to 1 over this many steps")
+    p.add_argument("--init-from", help="--family vae: continue from this checkpoint's weights "
+                   "(same architecture and dataset; the loss weights may change; new optimiser)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when present)")
     p.set_defaults(run=run)
@@ -85,7 +87,12 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes,
         kl_warmup_steps=args.kl_warmup_steps, threads=args.threads, device=device,
     )
-    return train_vae(config, settings, args.out)
+    if args.init_from:
+        from tools.model_ref import parse_model_ref
+
+        if parse_model_ref(args.init_from).kind != "checkpoint":
+            raise UserError(f"--init-from {args.init_from!r} must be a checkpoint folder")
+    return train_vae(config, settings, args.out, init_from=args.init_from)
 
 
 def _train_csvae(args: argparse.Namespace, batch_size: int, device: str):

@@ -11,13 +11,15 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class BuiltinModel:
     """name: what `builtin:NAME` refers to. folder: the checkpoint folder. dataset: the procedural
-    dataset it was trained on (anchors are encoded from it). family: vae | csvae | ddpm | sd."""
+    dataset it was trained on (anchors are encoded from it). family: vae | csvae | ddpm | sd.
+    loader: how tools/model_loading.load_model reads the folder (vae | csvae | ...)."""
 
     name: str
     folder: Path
     dataset: str
     family: str
     description: str
+    loader: str = "vae"
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -26,7 +28,15 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         folder=HERE / "dsprites_btcvae",
         dataset="dsprites",
         family="vae",
-        description="beta-TCVAE (beta=6, 10 latents) trained on procedural dSprites; see its config.json",
+        description="beta-TCVAE (10 latents; TC weight 1, then 4) trained on procedural dSprites; see its config.json",
+    ),
+    "shapes3d-csvae": BuiltinModel(
+        name="shapes3d-csvae",
+        folder=HERE / "shapes3d_csvae",
+        dataset="shapes3d",
+        family="csvae",
+        description="CSVAE (z 10 + w 2 per attribute, 6 attributes) trained on procedural 3DShapes; see its config.json",
+        loader="csvae",
     ),
 }
 

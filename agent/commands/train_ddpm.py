@@ -1,0 +1,79 @@
+"""`latent-explainer train-ddpm`: train a small DDPM (diffusers UNet2DModel) on procedural data;
+the folder it writes is explained through its h-space directions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from agent.errors import UserError
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 32,32,64") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"channels must be positive integers, got {text!r}")
+    return values
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train-ddpm", help="train a small DDPM on procedural data (explained by h-space directions)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--dataset", choices=["dsprites", "shapes3d", "digits"], default="dsprites")
+    p.add_argument("--image-size", type=int, default=32, help="image side in pixels (divides 64)")
+    p.add_argument("--channels", type=_channels, default=(32, 32, 64),
+                   help="UNet channels per resolution level, comma-separated (default 32,32,64)")
+    p.add_argument("--layers-per-block", type=int, default=1)
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the weights that is saved (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=15.0, help="wall-clock budget")
+    p.add_argument("--save-every-minutes", type=float, default=5.0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--no-basis", action="store_true", help="do not compute and store the shared h-space basis")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when present)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tools.ddpm import DDPMConfig
+    from tools.device import resolve_device
+    from tools.train_ddpm import DATASET_CHANNELS, DDPMTrainSettings, train_ddpm
+
+    checks = [
+        (args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
+        (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
+        (args.lr > 0, f"--lr must be positive, got {args.lr}"),
+        (0 <= args.ema_decay < 1, f"--ema-decay must be in [0, 1), got {args.ema_decay}"),
+        (args.layers_per_block >= 1, f"--layers-per-block must be at least 1, got {args.layers_per_block}"),
+        (args.image_size >= 1 and 64 % args.image_size == 0, f"--image-size must divide 64, got {args.image_size}"),
+        (args.max_minutes > 0, f"--max-minutes must be positive, got {args.max_minutes}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
+    try:
+        config = DDPMConfig(image_size=args.image_size, block_out_channels=args.channels,
+                            layers_per_block=args.layers_per_block, dataset=args.dataset,
+                            image_channels=DATASET_CHANNELS[args.dataset],
+                            norm_num_groups=_groups(args.channels))
+    except ValueError as error:
+        raise UserError(f"--channels {','.join(map(str, args.channels))} with --image-size {args.image_size}: {error}") from None
+    settings = DDPMTrainSettings(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, ema_decay=args.ema_decay, seed=args.seed,
+        max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes, threads=args.threads,
+        device=str(resolve_device(args.device)), store_basis=not args.no_basis,
+    )
+    folder = train_ddpm(config, settings, args.out)
+    print(json.dumps({"checkpoint": str(folder)}))
+    return 0
+
+
+def _groups(channels: tuple[int, ...]) -> int:
+    """The largest GroupNorm group count <= 8 that divides every channel count."""
+    return next(g for g in (8, 4, 2, 1) if all(c % g == 0 for c in channels))

@@ -1,0 +1,42 @@
+"""`latent-explainer train-ddpm`: user mistakes are one line with exit 2; a tiny run writes a
+checkpoint that `--model FOLDER` loads as a DDPM."""
+
+import json
+
+import pytest
+
+from agent.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--image-size", "24"], "--image-size must divide 64"),
+        (["--channels", "4,x"], "not a comma-separated list"),
+        (["--channels", "4,8,8,8", "--image-size", "4"], "--channels 4,8,8,8 with --image-size 4"),
+        (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["--dataset", "mnist"], "invalid choice"),
+    ],
+)
+def test_one_clear_line(argv, message, capsys, tmp_path):
+    try:
+        code = main(["train-ddpm", "--out", str(tmp_path / "out"), *argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0]
+
+
+def test_tiny_run_writes_a_ddpm_checkpoint(capsys, tmp_path):
+    from tools.ddpm import is_ddpm_checkpoint
+    from tools.model_ref import parse_model_ref
+
+    out = tmp_path / "ddpm"
+    code = main(["train-ddpm", "--out", str(out), "--channels", "4,8", "--image-size", "8", "--steps", "2",
+                 "--batch-size", "2", "--no-basis", "--device", "cpu"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"checkpoint": str(out)}
+    assert is_ddpm_checkpoint(out) and not (out / "hspace_basis.safetensors").exists()
+    assert parse_model_ref(str(out)).kind == "checkpoint"

@@ -1,0 +1,153 @@
+"""Training loop for the small DDPM of tools/ddpm.py on procedural data, with a wall-clock budget,
+an exponential moving average (EMA) of the weights (what is saved and sampled), periodic
+checkpoints, and at the end the shared h-space basis stored beside the weights
+(tools/ddpm_model.py), so that explaining the model does not recompute it.
+
+Data (`dataset_batch`): procedural dSprites (tools/dsprites.py), procedural 3DShapes-like scenes
+(tools/shapes3d.py) or scikit-learn's handwritten digits (tools/digits.py), at 64x64,
+average-pooled to config.image_size (32 for the built-in: anti-aliased edges), in [0, 1], mapped
+to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tools.ddpm import DDPMConfig, build_scheduler, build_unet, diffusion_loss, save_ddpm, to_model_range
+
+DATASET_CHANNELS: dict[str, int] = {"dsprites": 1, "shapes3d": 3, "digits": 1}
+"""The procedural / packaged datasets a DDPM trains on, and their image channels."""
+
+
+def dataset_batch(dataset: str, n: int, image_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n training images (n, C, image_size, image_size) in [0, 1]: rendered (or, for digits,
+    drawn) at 64x64 and average-pooled to image_size, which must divide 64."""
+    if dataset == "dsprites":
+        from tools.dsprites import sample_batch
+
+        images = sample_batch(n, generator).images
+    elif dataset == "shapes3d":
+        from tools.shapes3d import sample_batch
+
+        images = sample_batch(n, generator).images
+    elif dataset == "digits":
+        from tools.digits import sample_batch
+
+        images = sample_batch(n, generator, size=64).images
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASET_CHANNELS)}")
+    if image_size < 1 or 64 % image_size:
+        raise ValueError(f"the {dataset} images are 64x64; image_size must divide 64, got {image_size}")
+    return torch.nn.functional.avg_pool2d(images, 64 // image_size)
+
+
+def dataset_factor_names(dataset: str) -> list[str]:
+    """The labelled factors of a dataset (for a model's metadata); [] when unknown."""
+    if dataset == "dsprites":
+        from tools import dsprites
+
+        return list(dsprites.FACTOR_NAMES)
+    if dataset == "shapes3d":
+        from tools import shapes3d
+
+        return list(shapes3d.FACTOR_NAMES)
+    return ["digit"] if dataset == "digits" else []
+
+
+@dataclass
+class DDPMTrainSettings:
+    """steps: optimiser steps (stops earlier when max_minutes runs out); batch_size: images per
+    step; lr: AdamW learning rate (linear warm-up over warmup_steps); ema_decay: decay of the
+    weight average that is saved (0: save the raw weights); seed: seeds data, noise and
+    initialisation; save_every_minutes: checkpoint cadence; threads: torch CPU threads (0: torch's
+    default); device: "cpu", "cuda", ...; store_basis: compute and store the shared h-space basis
+    at the end."""
+
+    steps: int = 20_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    seed: int = 0
+    max_minutes: float = 15.0
+    save_every_minutes: float = 5.0
+    threads: int = 0
+    device: str = "cpu"
+    store_basis: bool = True
+
+
+class _EMA:
+    """Exponential moving average of a module's floating-point state, with the usual warm-up
+    decay min(decay, (1 + step) / (10 + step))."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in module.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+
+def train_ddpm(config: DDPMConfig, settings: DDPMTrainSettings, out: str | Path, progress: bool = True) -> Path:
+    """Train from scratch and write a DDPM checkpoint folder to `out` (tools/ddpm.py save_ddpm, EMA
+    weights, plus hspace_basis.safetensors when store_basis); returns the folder."""
+    from tqdm import tqdm
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    device = torch.device(settings.device)
+    unet = build_unet(config).to(device)
+    scheduler = build_scheduler(config)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=0.0)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / max(1, settings.warmup_steps)))
+    ema = _EMA(unet, settings.ema_decay) if settings.ema_decay > 0 else None
+    record = {"settings": vars(settings).copy(), "steps_done": 0, "images_seen": 0}
+
+    def save() -> Path:
+        record["minutes"] = round((time.monotonic() - start) / 60, 2)
+        weights = build_unet(config)
+        weights.load_state_dict(ema.state if ema else unet.state_dict())
+        return save_ddpm(weights, config, out, record)
+
+    start = last_save = time.monotonic()
+    bar = tqdm(total=settings.steps, disable=not progress, desc="train-ddpm", unit="step")
+    unet.train()
+    for step in range(1, settings.steps + 1):
+        x0 = to_model_range(dataset_batch(config.dataset, settings.batch_size, config.image_size, generator)).to(device)
+        loss = diffusion_loss(unet, scheduler, x0, generator)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimiser.step()
+        warmup.step()
+        if ema:
+            ema.update(unet, step)
+        record.update(steps_done=step, images_seen=step * settings.batch_size, last_loss=round(loss.item(), 5))
+        if step % 20 == 0:
+            bar.set_postfix({"loss": f"{loss.item():.4f}"}, refresh=False)
+        bar.update(1)
+        now = time.monotonic()
+        if now - last_save > settings.save_every_minutes * 60:
+            save()
+            last_save = now
+        if now - start > settings.max_minutes * 60:
+            break
+    bar.close()
+    folder = save()
+    if settings.store_basis:
+        from tools.ddpm_model import load_ddpm_model
+
+        load_ddpm_model(folder, device).save_shared_basis(folder)
+    return folder
