@@ -12,7 +12,11 @@ w = (w_1, ..., w_k) one small subspace w_i (w_dim values) per attribute:
   {0, ..., 4} moves an anchor without the attribute to one with it at alpha near 1. p(x | w, z) is
   Bernoulli per pixel value (sigmoid of the decoder's logits).
 - inference: q(z | x) and q(w | x, y), diagonal Gaussians from two convolutional encoders of
-  the Burgess et al. 2018 architecture (the second also reads y).
+  the Burgess et al. 2018 architecture (the second also reads y). By default (our choice; the
+  paper leaves the encoder free) q(w | x, y) is a residual around p(w | y): its mean and
+  log-variance are the prior's plus the encoder's output, which starts at zero. A free encoder
+  trained for ~1k steps with b1 = 20 ignored y (W_move near 0); the residual form carries y in
+  w from the first step, and the adversary then makes the decoder read y from w.
 - adversary q_delta(y | z): a small MLP that predicts y from z. The encoder is trained to make
   it uninformative (maximise its entropy), which pushes the information about y out of z and
   into w (the paper's mutual-information minimisation between z and y).
@@ -64,6 +68,8 @@ class CSVAEConfig:
     hidden_channels / hidden_dim: Burgess encoder-decoder widths. adversary_hidden: width of
     q_delta(y | z). beta_*: the objective's weights b1..b4 (module docstring).
     prior_absent_std, prior_present_mean, prior_present_std: p(w_i | y_i).
+    w_posterior: "residual" (q(w | x, y) = p(w | y) shifted and rescaled by the encoder, which
+    starts at zero: w follows y from the first step) or "free" (the encoder's output alone).
     anchor_count: posterior means stored as anchors. dataset / factor_names: what it was
     trained on (factor_names: the labelled factors of a procedural dataset, else empty).
     """
@@ -83,6 +89,7 @@ class CSVAEConfig:
     prior_absent_std: float = 0.1
     prior_present_mean: float = 1.0
     prior_present_std: float = 0.5
+    w_posterior: str = "residual"
     anchor_count: int = 256
     dataset: str = ""
     factor_names: list[str] = field(default_factory=list)
@@ -95,6 +102,8 @@ class CSVAEConfig:
             raise ValueError(f"attribute names must be distinct, got {self.attributes}")
         if self.image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
+        if self.w_posterior not in ("residual", "free"):
+            raise ValueError(f"w_posterior must be 'residual' or 'free', got {self.w_posterior!r}")
         if self.z_dim < 1 or self.w_dim < 1:
             raise ValueError(f"z_dim and w_dim must be at least 1, got {self.z_dim} and {self.w_dim}")
 
@@ -172,6 +181,9 @@ class CSVAE(nn.Module):
         self.z_encoder = nn.Sequential(_conv_stack(config.image_channels, c, s), _mlp(features, h, 2 * config.z_dim))
         self.w_features = _conv_stack(config.image_channels, c, s)
         self.w_head = _mlp(features + k, h, 2 * k * config.w_dim)
+        if config.w_posterior == "residual":
+            nn.init.zeros_(self.w_head[-1].weight)
+            nn.init.zeros_(self.w_head[-1].bias)
         up = [m for _ in range(int(math.log2(s)) - 3) for m in (nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU())]
         self.decoder = nn.Sequential(
             nn.Linear(config.latent_dim, h), nn.ReLU(),
@@ -195,8 +207,12 @@ class CSVAE(nn.Module):
         return mean, logvar
 
     def encode_w(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(w | x, y): images (B, C, H, W), attributes (B, k) in {0, 1} -> mean, logvar (B, k * w_dim)."""
+        """q(w | x, y): images (B, C, H, W), attributes (B, k) in {0, 1} -> mean, logvar (B, k * w_dim).
+        With w_posterior "residual" the encoder's output is added to p(w | y)'s mean and logvar."""
         mean, logvar = self.w_head(torch.cat([self.w_features(x), y.to(x)], dim=1)).chunk(2, dim=1)
+        if self.config.w_posterior == "residual":
+            prior_mean, prior_logvar = self.prior_w(y.to(x))
+            mean, logvar = prior_mean + mean, prior_logvar + logvar
         return mean, logvar
 
     def prior_w(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -233,3 +233,13 @@ def test_train_command_writes_a_csvae_checkpoint(tmp_path, capsys, restore_threa
 def test_train_command_errors(tmp_path, capsys, args, message):
     assert main(["train", "--out", str(tmp_path / "x"), "--steps", "1", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_residual_posterior_starts_at_the_prior():
+    x, y = _data(4)
+    residual, free = CSVAE(_tiny()), CSVAE(_tiny(w_posterior="free"))
+    with torch.no_grad():
+        mean, logvar = residual.encode_w(x, y)
+        prior_mean, prior_logvar = residual.prior_w(y)
+        assert torch.equal(mean, prior_mean) and torch.equal(logvar, prior_logvar)
+        assert not torch.allclose(free.encode_w(x, y)[0], prior_mean)
