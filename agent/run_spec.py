@@ -133,14 +133,14 @@ def describe_run_spec(resolved: ResolvedRun, parsed_by: str, out: object = None)
 
         model     builtin:dsprites-btcvae (vae)
         bias      p(z)=prod_i p(z_i)  (as asked)
-        settings  frames 8, samples 5, range 3, threshold 0.8, attempts 3, seed 0
+        settings  frames 8, samples 5, range model's, threshold 0.8, attempts 3, seed 0
         output    a new folder under runs/
         read by   rules (offline)
     """
     settings = resolved.settings
     family = f" ({resolved.model_family})" if resolved.model_family else ""
     bias = f"{resolved.bias_formula}  ({resolved.bias_source})" if resolved.bias_formula else resolved.bias_source
-    values = ", ".join(f"{label} {getattr(settings, name):g}" for name, label in SETTING_LABELS.items())
+    values = ", ".join(f"{label} {_shown(getattr(settings, name))}" for name, label in SETTING_LABELS.items())
     llm = getattr(settings, "llm", None)
     rows = [
         ("model", f"{resolved.model_ref}{family}"),
@@ -151,3 +151,8 @@ def describe_run_spec(resolved: ResolvedRun, parsed_by: str, out: object = None)
         ("read by", parsed_by),
     ]
     return "\n".join(f"  {name:<9} {value}" for name, value in rows)
+
+
+def _shown(value: float | int | None) -> str:
+    """A setting as the summary prints it; None is a default the model decides (the range)."""
+    return "model's" if value is None else f"{value:g}"

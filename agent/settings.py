@@ -15,12 +15,18 @@ from typing import Any
 from agent.errors import UserError
 
 ENV_PREFIX = "LATENT_EXPLAINER_"
+DEFAULT_TRAVERSAL_RANGE = 3.0
+DEFAULT_CONDITIONAL_MAX_ALPHA = 4.0
+MODEL_DEFAULTS = {"traversal_range": DEFAULT_TRAVERSAL_RANGE, "conditional_max_alpha": DEFAULT_CONDITIONAL_MAX_ALPHA}
+"""Settings whose default belongs to the model: its metadata may declare them (DESIGN.md)."""
 
 
 @dataclass
 class Settings:
     """n_samples: explanation samples per latent (the offline describer: one per anchor code).
-    frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r].
+    frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r]; None
+    (the default) takes the model's own metadata["traversal_range"] when it declares one (a DDPM:
+    1, the paper's edit strength), else DEFAULT_TRAVERSAL_RANGE (3: a N(0, I) prior's codes).
     threshold: certainty needed to accept an explanation (belongs to one similarity measure and
     vision backend). threshold_source: where it came from: "default", "given" (flag or
     environment) or the calibration file (`latent-explainer calibrate`) that holds it.
@@ -30,7 +36,8 @@ class Settings:
     pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
     "barely changes" (images in [0, 1]).
     conditional_max_alpha: a conditional traversal moves alpha in [0, this] along the attribute
-    direction (the CSVAE code: alpha in {0, 1, 2, 3, 4}).
+    direction; None (the default) takes the model's metadata["conditional_max_alpha"] when it
+    declares one, else DEFAULT_CONDITIONAL_MAX_ALPHA (4: the CSVAE code's alpha in {0, .., 4}).
     temperature: sampling temperature for MLLM explanations (the paper uses 1).
     seed: seeds anchors; attempt a uses seed + a.
     cell_timeout_s: seconds one sandbox cell may run. sandbox: isolation mode auto | strict | off.
@@ -41,14 +48,14 @@ class Settings:
 
     n_samples: int = 5
     frames: int = 7
-    traversal_range: float = 3.0
+    traversal_range: float | None = None
     threshold: float = 0.8
     threshold_source: str = "default"
     max_attempts: int = 3
     widen_factor: float = 2.0
     max_range: float = 6.0
     pixel_change_floor: float = 0.01
-    conditional_max_alpha: float = 4.0
+    conditional_max_alpha: float | None = None
     temperature: float = 1.0
     seed: int = 0
     cell_timeout_s: float = 120.0
@@ -62,11 +69,13 @@ class Settings:
         checks = [
             (self.n_samples >= 2, "n_samples must be at least 2 (certainty compares samples)"),
             (self.frames >= 2, "frames must be at least 2"),
-            (self.traversal_range > 0, "traversal_range must be positive"),
+            (self.traversal_range is None or self.traversal_range > 0, "traversal_range must be positive"),
             (-1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1] (a cosine similarity)"),
             (self.max_attempts >= 1, "max_attempts must be at least 1"),
             (self.widen_factor >= 1.0, "widen_factor must be at least 1"),
-            (self.max_range >= self.traversal_range, "max_range must be at least traversal_range"),
+            (self.max_range >= (self.traversal_range or 0.0), "max_range must be at least traversal_range"),
+            (self.conditional_max_alpha is None or self.conditional_max_alpha > 0,
+             "conditional_max_alpha must be positive"),
             (self.pixel_change_floor >= 0, "pixel_change_floor must be non-negative"),
             (self.cell_timeout_s > 0, "cell_timeout_s must be positive"),
             (self.sandbox in ("auto", "strict", "off"), "sandbox must be auto, strict or off"),
@@ -109,6 +118,20 @@ class Settings:
         if "threshold" in values and "threshold_source" not in values:
             values["threshold_source"] = "given"
         return cls(**values)
+
+
+def with_model_defaults(settings: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a run's settings dict with every MODEL_DEFAULTS entry the user left at None
+    filled from the model's metadata (a positive number) or else the global default."""
+    resolved = dict(settings)
+    for name, fallback in MODEL_DEFAULTS.items():
+        if resolved.get(name) is not None:
+            continue
+        declared = metadata.get(name)
+        ok = isinstance(declared, (int, float)) and not isinstance(declared, bool) and declared > 0
+        resolved[name] = float(declared) if ok else fallback
+    resolved["max_range"] = max(resolved["max_range"], resolved["traversal_range"])
+    return resolved
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

@@ -18,10 +18,10 @@ A user explains a Stable Diffusion model through a model file, e.g. `sd.py:model
         return load_stable_diffusion_model("/models/sd15", prompt="a photo of a church")
 
 Cost: each decoded row runs ~(1 - edit_t) * num_inference_steps UNet passes (twice with
-classifier-free guidance) plus 2 * 16 * |c| for the edit; a 512x512 SD 1.5 is a GPU model (on
-this 2-core CPU one UNet pass alone takes seconds). The shared basis costs about
-reference_samples * rank * power_iterations double-backward passes; jacobian_chunk_rows bounds
-its memory.
+classifier-free guidance) plus 2 * 16 * |c| for the edit, so a 512x512 SD 1.5 is meant for a
+GPU (no real weights were available to time it here; the tests use tiny components). The shared
+basis costs about reference_samples * rank * power_iterations double-backward passes through
+the UNet's encoder half; jacobian_chunk_rows bounds its memory.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """Flags for agent.settings.Settings; None means "not given" (environment, then default)."""
     p.add_argument("--n-samples", type=int, help="explanation samples per latent (default 5)")
     p.add_argument("--frames", type=int, help="frames per traversal (default 7)")
-    p.add_argument("--range", dest="traversal_range", type=float, help="first traversal spans [-R, R] (default 3)")
+    p.add_argument("--range", dest="traversal_range", type=float, help="first traversal spans [-R, R] (default: the model's own, e.g. 1 for a DDPM edit, else 3)")
     p.add_argument("--threshold", type=float, help="certainty needed to accept an explanation")
     p.add_argument("--max-attempts", type=int, help="attempts per latent before 'No clear explanation' (default 3)")
     p.add_argument("--seed", type=int, help="seed of the anchor codes (default 0)")

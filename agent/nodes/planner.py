@@ -7,6 +7,7 @@ import json
 
 from agent.errors import UserError
 from agent.kernel_pool import run_cell
+from agent.settings import with_model_defaults
 from agent.state import RunState
 from prompts import render_prompt
 from tools.bias_spec import plan_for_model, traversal_values
@@ -43,15 +44,17 @@ def _values_for(kind: str, settings: dict) -> list[float]:
 
 
 def plan_traversals(state: RunState) -> dict:
-    """Returns {model, bias, plans}.
+    """Returns {settings, model, bias, plans}.
 
     The model's optional `metadata` (family, default_bias, groups, attributes, traversable,
-    prompt) decides the default bias and feeds the plan; a formula the user gave wins."""
+    prompt, traversal_range, conditional_max_alpha) decides the default bias and feeds the plan;
+    a formula or setting the user gave wins. The returned settings have the model's defaults
+    filled in, so every later node sees the numbers actually used."""
     from tools.bias_formula import DEFAULT_FORMULAS, parse_bias
 
-    settings = state["settings"]
-    model = inspect_model(state["run_dir"], settings, state["model_ref"])
+    model = inspect_model(state["run_dir"], state["settings"], state["model_ref"])
     metadata = model.get("metadata") or {}
+    settings = with_model_defaults(state["settings"], metadata)
     model["ref"] = state["model_ref"]
     model["family"] = metadata.get("family", "vae")
     default_kind = metadata.get("default_bias") or FAMILY_BIAS.get(model["family"], "disentanglement")
@@ -65,6 +68,7 @@ def plan_traversals(state: RunState) -> dict:
     if not plans:
         raise UserError(f"the bias {formula!r} gives no traversal for model {state['model_ref']}")
     return {
+        "settings": settings,
         "model": model,
         "bias": {"formula": spec.formula, "kind": spec.kind, "prompt": spec.prompt, "sympy": spec.sympy},
         "plans": [plan.to_dict() for plan in plans],

@@ -1,7 +1,7 @@
 import pytest
 
 from agent.errors import UserError
-from agent.settings import Settings
+from agent.settings import DEFAULT_CONDITIONAL_MAX_ALPHA, DEFAULT_TRAVERSAL_RANGE, Settings, with_model_defaults
 
 
 def test_defaults_environment_then_flags():
@@ -33,3 +33,20 @@ def test_calibrated_threshold_is_used_unless_one_is_given(tmp_path, monkeypatch)
     assert given.threshold == 0.9 and given.threshold_source == "given"
     other_backend = Settings.resolve({"llm": "openai:m"}, env={}).with_calibrated_threshold()
     assert other_backend.threshold_source == "default"  # a threshold belongs to its backend
+
+
+def test_model_metadata_sets_the_range_the_user_left_open():
+    settings = Settings.resolve({}, env={}).to_dict()
+    ddpm = with_model_defaults(settings, {"traversal_range": 1.0})
+    assert ddpm["traversal_range"] == 1.0
+    assert ddpm["conditional_max_alpha"] == DEFAULT_CONDITIONAL_MAX_ALPHA
+    plain = with_model_defaults(settings, {"traversal_range": "wide", "conditional_max_alpha": -1})
+    assert plain["traversal_range"] == DEFAULT_TRAVERSAL_RANGE
+    assert plain["conditional_max_alpha"] == DEFAULT_CONDITIONAL_MAX_ALPHA
+
+
+def test_a_given_range_beats_the_model_and_widens_max_range():
+    given = Settings.resolve({"traversal_range": 2.5}, env={}).to_dict()
+    assert with_model_defaults(given, {"traversal_range": 1.0})["traversal_range"] == 2.5
+    wide_model = with_model_defaults(Settings.resolve({}, env={}).to_dict(), {"traversal_range": 8.0})
+    assert wide_model["max_range"] == 8.0

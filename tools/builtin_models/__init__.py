@@ -38,6 +38,15 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         description="CSVAE (z 10 + w 2 per attribute, 6 attributes) trained on procedural 3DShapes; see its config.json",
         loader="csvae",
     ),
+    "dsprites-ddpm": BuiltinModel(
+        name="dsprites-ddpm",
+        folder=HERE / "dsprites_ddpm",
+        dataset="dsprites",
+        family="ddpm",
+        description="DDPM (UNet 16-32-64, 32x32) on procedural dSprites, 5 h-space directions; "
+                    "15 CPU minutes of `train-ddpm`: blurry samples; see its config.json",
+        loader="ddpm",
+    ),
 }
 
 DEFAULT_MODEL = "builtin:dsprites-btcvae"
