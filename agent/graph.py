@@ -33,7 +33,7 @@ def fan_out_plans(state: RunState) -> list[Send]:
         Send("explain_latent", {
             "job": job_base | {"plan": plan},
             "attempt": 1,
-            "span": settings["traversal_range"],
+            "span": max(abs(value) for value in plan["values"]),
             "seed": settings["seed"],
             "values": plan["values"],
             "steps": [{"node": "planner", "plan": plan, "bias_prompt": state["bias"]["prompt"]}],

@@ -25,14 +25,24 @@ Steps (`describe_traversal`):
    of the object, its top, the upper and lower background (one "background" when both change
    alike).
 4. Changes at or above REPORT_FLOOR are listed, strongest first. A change that another,
-   at least as strong, already explains (brightness by a colour change, a colour turning
-   lighter by brightness...) is not named; an object appearing or disappearing is named first
-   and hides its shape, rotation and colour (measured on a fading blur); a change between
-   named forms (square to heart) hides the size change it brings, while an unnamed form
-   change weaker than a size change is taken for blur on a small object.
+   at least as strong, already explains (a colour turning lighter by brightness...) is not
+   named; a region's colour change explains a brightness or saturation change up to twice its
+   strength (luma follows hue at a fixed saturation: yellow is far brighter than blue), and
+   only a brightness change twice as strong explains a colour change. An object appearing or
+   disappearing is named first and hides its shape, rotation and colour (measured on a fading
+   blur); a change between named forms (square to heart) hides the size change it brings,
+   while an unnamed form change weaker than a size change is taken for blur on a small object.
+   Coloured traversals, whose object outline is found against several background colours,
+   also need: an unnamed form change of at least UNNAMED_SHAPE_FLOOR; and when the object's
+   weakest contrast with the background next to it falls under OUTLINE_STEADY of its highest
+   or its foreground contrast falls under OUTLINE_MIN_CONTRAST (an object as blue as the floor
+   loses its lower half; a faint one grows with the floor's shading), no unnamed form change and
+   no size, position or rotation change is named: the outline alone can make them.
 5. The text names the strongest change, and the second when its strength is at least
    max(SECOND_FLOOR, SECOND_RATIO x the first), in a fixed quantity order, one sentence per
-   subject ("The object moves from left to right and gets bigger."). When the pixels change
+   subject ("The object moves from left to right and gets bigger."). In a room (a wall above
+   a floor, tools/scene_layout.py, in at least ROOM_SHARE of an anchor's frames) the upper and
+   lower background are "the wall" and "the floor" (ROOM_SUBJECTS). When the pixels change
    but no measured quantity does (a face's smile), it says where: "The image changes
    slightly at the bottom."
 6. The summary gives, per quantity, the mean strength and net change over anchors and the
@@ -50,6 +60,7 @@ import numpy as np
 from agent.errors import UserError
 from tools.colour_names import name_colours, rgb_to_hsv
 from tools.measurements import FORM_SCALE, LUMA, FrameMeasurements, form_distance, frames_to_numpy, measure_batch
+from tools.scene_layout import room_frames
 
 BACKEND = "offline-analytic"
 NO_CHANGE_TEXT = "No clear change."
@@ -62,6 +73,11 @@ MONOTONIC_SHARE = 0.9  # |net| / span from which a change counts as monotonic
 ROTATION_SHAPE_LIMIT = 3.0  # form distance between neighbouring frames above which a rotation step is not measured
 MIN_ROTATION_SYMMETRY = 0.08  # median symmetry strength an object needs for its rotation to be measured
 COLOUR_SATURATION = 0.1  # saturation of some region colour from which a traversal counts as coloured
+ROOM_SHARE = 1 / 3  # share of an anchor's frames that must show a room (a wall stays a wall when it takes the floor's colour)
+UNNAMED_SHAPE_FLOOR = 2.5  # strength a form change needs to be named when no known form is recognised at its ends
+OUTLINE_MIN_CONTRAST = 0.2  # foreground contrast under which a coloured object's outline is unsteady
+OUTLINE_STEADY = 0.5  # the object's weakest contrast may fall to this share of its highest before its outline is unsteady
+COLOUR_EXPLAINS_LIGHT = 0.5  # a region's colour change explains a brightness / saturation change up to 1 / this its strength
 
 # Just-noticeable differences, in each quantity's unit (UNITS); strength 1 = one JND.
 JND: dict[str, float] = {
@@ -109,7 +125,14 @@ SUBJECTS: dict[str, str] = {
     "brightness": "the image",
     "saturation": "the image",
 }
+# In a room (tools/scene_layout.py) the upper and lower background are the wall and the floor.
+ROOM_SUBJECTS: dict[str, str] = {
+    "top_colour": "the wall",
+    "bottom_colour": "the floor",
+    "background_colour": "the floor and the wall",
+}
 _COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colour", "bottom_colour")
+_OUTLINE_QUANTITIES = ("size", "position_x", "position_y", "rotation")
 # Y: the changes that explain Y when at least as strong (Y is then not named).
 _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "brightness": (*_COLOURS, "visibility", "size"),
@@ -134,13 +157,15 @@ class Change:
     """One measured change along a traversal.
 
     quantity: stable id, a key of JND. phrase: the predicate a person would say ("moves from
-    left to right"); the subject is SUBJECTS[quantity]. strength: span in JND units,
-    discounted by jitter (>= 0). monotonic: the change goes one way (|net| >= 0.9 span)."""
+    left to right"). strength: span in JND units, discounted by jitter (>= 0). monotonic: the
+    change goes one way (|net| >= 0.9 span). subject: who does it; SUBJECTS[quantity] when
+    empty ("the floor" instead of "the lower background" in a room)."""
 
     quantity: str
     phrase: str
     strength: float
     monotonic: bool
+    subject: str = ""
 
 
 @dataclass
@@ -205,6 +230,7 @@ def describe_traversal(
     from_first = np.abs(frames32 - frames32[:, :1]).mean(axis=2)  # (A, K)
     visible = from_first.max(axis=1) >= visible_floor
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
+    rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
 
     samples: list[AnchorDescription] = []
     measured: list[dict[str, tuple[Change, float]]] = []
@@ -216,10 +242,11 @@ def describe_traversal(
             named_per_anchor.append(set())
             continue
         index = np.arange(a * steps, (a + 1) * steps)
-        changes = _anchor_changes(batch, index, coloured)
+        changes = _anchor_changes(batch, index, coloured, room=bool(rooms[index].mean() >= ROOM_SHARE))
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
-        named = _choose_named(listed)
+        unsteady = coloured and _outline_unsteady(batch, index)
+        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady)])
         named_per_anchor.append({c.quantity for c in named})
         text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
@@ -237,15 +264,19 @@ def _is_coloured(batch: FrameMeasurements) -> bool:
     return bool(((saturation >= COLOUR_SATURATION) & (value >= 0.2)).any())
 
 
-def _anchor_changes(batch: FrameMeasurements, index: np.ndarray, coloured: bool) -> dict[str, tuple[Change, float]]:
+def _anchor_changes(
+    batch: FrameMeasurements, index: np.ndarray, coloured: bool, room: bool = False
+) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
-    quantity -> (Change, net change in UNITS)."""
+    quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
+    (ROOM_SUBJECTS name the background regions)."""
     present = batch.present[index]
     out: dict[str, tuple[Change, float]] = {}
 
     def add(quantity: str, trend: _Trend | None, phrase: str) -> None:
         if trend is not None:
-            out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic), trend.net)
+            subject = ROOM_SUBJECTS.get(quantity, "") if room else ""
+            out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
     visibility = _trend(batch.foreground_contrast[index], JND["visibility"])
     if visibility is not None and present.any():
@@ -325,6 +356,39 @@ def _anchor_changes(batch: FrameMeasurements, index: np.ndarray, coloured: bool)
             add("top_colour", top_trend, top_phrase)
             add("bottom_colour", bottom_trend, bottom_phrase)
     return out
+
+
+def _outline_unsteady(batch: FrameMeasurements, index: np.ndarray) -> bool:
+    """True when the object's outline may move with the colours alone, along the traversal
+    (frames with an object): its weakest contrast with the background next to it (the smaller
+    colour distance of its core to the upper and to the lower background, RGB / sqrt(3)) falls
+    under OUTLINE_STEADY of its highest, or its foreground contrast under OUTLINE_MIN_CONTRAST
+    (a faint object, whose mask picks up the background's own shading). An object as blue as
+    the floor loses its lower half; a faint one grows with the floor's gradient."""
+    kept = index[batch.present[index]]
+    if len(kept) < 2:
+        return False
+    if float(np.nanmin(batch.foreground_contrast[kept])) < OUTLINE_MIN_CONTRAST:
+        return True
+    obj = batch.object_colour[kept]
+    distances = [np.sqrt(((obj - batch.top_colour[kept]) ** 2).sum(axis=1) / 3.0),
+                 np.sqrt(((obj - batch.bottom_colour[kept]) ** 2).sum(axis=1) / 3.0)]
+    weakest = np.fmin(distances[0], distances[1])
+    weakest = weakest[~np.isnan(weakest)]
+    return len(weakest) >= 2 and float(weakest.min()) < OUTLINE_STEADY * float(weakest.max())
+
+
+def _credible(change: Change, unsteady: bool) -> bool:
+    """Whether a listed change of a coloured traversal may be named, its outline found against
+    several background colours: a form change between unnamed forms needs UNNAMED_SHAPE_FLOOR
+    (a blurred blob's outline against a floor and a wall wavers by a JND or two), and with an
+    unsteady outline (_outline_unsteady) no change of size, position, rotation or unnamed form
+    is named: the outline alone can make them."""
+    if change.quantity == "shape" and not _names_forms(change) and change.strength < UNNAMED_SHAPE_FLOOR:
+        return False
+    if change.quantity == "shape":
+        return not (unsteady and not _names_forms(change))
+    return not (unsteady and change.quantity in _OUTLINE_QUANTITIES)
 
 
 def _where(frames: np.ndarray) -> str:
@@ -505,6 +569,10 @@ def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
             if not _names_forms(other):
                 continue
             share = 0.5
+        if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
+            share = COLOUR_EXPLAINS_LIGHT
+        if change.quantity in _COLOURS and quantity in ("brightness", "saturation"):
+            share = 1.0 / COLOUR_EXPLAINS_LIGHT  # the converse: only a much stronger brightness change explains a colour
         if other.strength >= share * change.strength:
             return True
     return False
@@ -521,19 +589,36 @@ def _compose(named: list[Change]) -> str:
     sentences: list[str] = []
     index = 0
     while index < len(named):
-        subject = SUBJECTS[named[index].quantity]
+        subject = _subject(named[index])
         predicates = [named[index].phrase]
         index += 1
-        while index < len(named) and SUBJECTS[named[index].quantity] == subject:
+        while index < len(named) and _subject(named[index]) == subject:
             phrase = named[index].phrase
             first_verb = predicates[0].split(" ", 1)[0]
             if phrase.startswith(first_verb + " "):
                 phrase = phrase[len(first_verb) + 1 :]
             predicates.append(phrase)
             index += 1
+        if " and " in subject:  # "the floor and the wall turn ..."
+            predicates = [_plural(predicate) for predicate in predicates]
         sentence = f"{subject} {' and '.join(predicates)}."
         sentences.append(sentence[0].upper() + sentence[1:])
     return " ".join(sentences)
+
+
+def _subject(change: Change) -> str:
+    return change.subject or SUBJECTS[change.quantity]
+
+
+def _plural(predicate: str) -> str:
+    """The predicate for a plural subject: its leading verb without the s ("turns from red to
+    blue" -> "turn from red to blue", "changes colour" -> "change colour")."""
+    verb, _, rest = predicate.partition(" ")
+    if verb.endswith("es") and verb[:-2].endswith(("sh", "ch", "x", "ss")):
+        verb = verb[:-2]
+    elif verb.endswith("s"):
+        verb = verb[:-1]
+    return f"{verb} {rest}".strip()
 
 
 def _summarise(

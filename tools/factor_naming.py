@@ -1,7 +1,10 @@
-"""Which dSprites factors a plain-language explanation names.
+"""Which dataset factors a plain-language explanation names: dSprites' (shape, scale,
+orientation, posX, posY) and 3DShapes' (floor_hue, wall_hue, object_hue, scale, shape,
+orientation; the last three share dSprites' names and vocabulary).
 
 Used to score an explanation against the label-derived ground truth (tools/ground_truth.py):
-"the sprite moves from left to right" names posX; "it gets brighter" names nothing.
+"the sprite moves from left to right" names posX; "it gets brighter" names nothing; "the floor
+turns from red to green" names floor_hue.
 
 Matching works on word tokens, never on substrings, so "right" is not found in "bright" nor
 "up" in "cup". The text is lower-cased, hyphens and slashes become spaces ("x-position" ->
@@ -23,10 +26,17 @@ Steps (`named_factors`):
    change"). A steadiness word negates noun-like matches next to it on either side, across
    the same fillers ("its size and shape remain constant", "at the same size"). A direction such as "left" is never
    negated by a steadiness word that follows it: "moves left and its size stays the same".
-4. Shape is also named when two different shape nouns appear ("from a square to a heart")
-   or a shape noun follows a word of transformation ("turns into a heart", "becomes an
-   ellipse"). A single shape noun is how an explanation refers to the object ("the square
-   moves right") and names nothing.
+4. Shape is also named when two different shape nouns appear ("from a square to a heart",
+   "from a cube to a sphere") or a shape noun follows a word of transformation ("turns into a
+   heart", "becomes an ellipse"). A single shape noun is how an explanation refers to the
+   object ("the square moves right") and names nothing.
+5. Hues: a colour cue (HUE_CUES: a colour noun, "turns blue", "from red", "redder") names the
+   hue of its subject (HUE_SUBJECTS): the nearest subject noun before it in the same sentence,
+   together with subjects joined to that one by "and" ("the floor and the wall turn blue"),
+   skipping a noun after a preposition of place ("the wall behind the object turns red");
+   without one before it, the first after it ("the colour of the floor changes"). A cue
+   without a subject names nothing ("the image turns from grey to colour", "the lower
+   background turns blue"). Cues are negated as in step 3 ("the wall colour stays the same").
 
 The vocabularies are Python data, not a JSON file, because the installed package carries
 only the data files pyproject.toml lists.
@@ -129,14 +139,25 @@ FACTOR_EXCLUSIONS: dict[str, tuple[str, ...]] = {
         "grow*|get* brighter|darker|dimmer|fainter|lighter|sharper|blurr*|more|less",
         "gray|grey scale",
     ),
-    "orientation": ("turn* into|out|from", "in turn", "turn* to a|an"),
+    "orientation": (
+        "turn* into|out|from",
+        "in turn",
+        "turn* to a|an",
+        "turn*|turning " + "|".join(("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "magenta",
+                                     "violet", "brown", "lighter", "darker", "pale*", "bright*")),
+    ),
     "posX": (
         "right angle*",
         "left unchanged|intact|alone|untouched|over|as",
         "all right",
         "right away",
     ),
-    "posY": ("on top of", "top of that", "upside down"),
+    "posY": (
+        "on top of",
+        "top of that",
+        "upside down",
+        "top|bottom of the|its object*|sprite*|shape*|cube*|cylinder*|sphere*|capsule*",
+    ),
 }
 
 SHAPE_NOUNS: dict[str, str] = {
@@ -147,9 +168,32 @@ SHAPE_NOUNS: dict[str, str] = {
     "circle*|circular|disc|disk": "circle",
     "triangle*|triangular": "triangle",
     "diamond*": "diamond",
+    "cube|cubes|cubic|cuboid*|box|boxes": "cube",
+    "cylinder*|cylindrical": "cylinder",
+    "sphere|spheres|spherical|ball|balls": "sphere",
+    "capsule*|pill|pills": "capsule",
 }
 SHAPE_TRANSITIONS = "into|becom*|became|from"
 _DETERMINERS = {"a", "an", "the", "more", "rather"}
+
+# Step 5. A subject noun spec -> the hue factor it names; colour cues; what joins or hides subjects.
+HUE_SUBJECTS: dict[str, str] = {
+    "floor|floors|ground": "floor_hue",
+    "wall|walls": "wall_hue",
+    "object|objects|object's|shape|cube*|cylinder*|sphere*|capsule*|ball|balls|block|blocks|sprite|sprite's":
+        "object_hue",
+}
+COLOUR_WORDS = ("red|orange|yellow|green|cyan|blue|purple|pink|magenta|violet|teal|turquoise|brown|lime|indigo"
+                "|crimson|scarlet|maroon|olive|navy|gold|golden|reddish|bluish|greenish|yellowish|pinkish|purplish")
+HUE_CUES: tuple[str, ...] = (
+    "colour|colours|coloured|colouring|color|colors|colored|coloring|hue|hues|tint|tints|tinted|recolo*",
+    f"turn*|becom*|became|goes|go|went|fade*|shift*|chang*|from|to|into|through {COLOUR_WORDS}",
+    "redder|bluer|greener|yellower|pinker|purpler",
+)
+SUBJECT_JOINERS = frozenset({"and", "or", ",", "the", "its", "their", "both"})
+PLACE_PREPOSITIONS = frozenset({"behind", "above", "below", "beside", "under", "over", "near", "against", "on",
+                                "onto", "in", "front", "beneath", "underneath", "across"})
+_SENTENCE_END = frozenset({".", ";", "!", "?"})
 
 NEGATORS = "no|not|never|without|neither|nor"
 # A negator followed by one of these also negates the noun-like matches before it ("the size
@@ -171,7 +215,8 @@ FILLERS = (
 # a steadiness word ("the size stays the same"), never a direction ("moves left and ...").
 NOUN_TOKENS = frozenset(
     "size sizes scale scaling shape shapes orientation orientations rotation rotations angle angles tilt "
-    "spin horizontal vertical position coordinate coordinates axis direction value location".split()
+    "spin horizontal vertical position coordinate coordinates axis direction value location "
+    "colour colours color colors hue hues tint tints".split()
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[.,;:!?()]")
@@ -272,11 +317,55 @@ def _names_shape_by_nouns(tokens: list[str]) -> bool:
     return len(kinds) >= 2
 
 
+def _subject_factors(tokens: list[str], start: int, end: int) -> set[str]:
+    """The hue factors of the subject of a colour cue at tokens[start:end] (step 5)."""
+    specs = [(_compile(spec)[0], factor) for spec, factor in HUE_SUBJECTS.items()]
+
+    def subject(i: int) -> str | None:
+        return next((factor for alts, factor in specs if _token_matches(tokens[i], alts)), None)
+
+    def after_preposition(i: int) -> bool:
+        j = i - 1
+        while j >= 0 and tokens[j] in _DETERMINERS:
+            j -= 1
+        return j >= 0 and tokens[j] in PLACE_PREPOSITIONS
+
+    found: set[str] = set()
+    i = start - 1
+    while i >= 0 and tokens[i] not in _SENTENCE_END:
+        factor = subject(i)
+        if factor is not None and not after_preposition(i):
+            found.add(factor)
+            j = i - 1  # subjects joined to it by "and" or commas
+            while j >= 0 and (tokens[j] in SUBJECT_JOINERS or subject(j) is not None):
+                if subject(j) is not None:
+                    found.add(str(subject(j)))
+                j -= 1
+            return found
+        i -= 1
+    for i in range(end, len(tokens)):
+        if tokens[i] in _SENTENCE_END:
+            break
+        factor = subject(i)
+        if factor is not None:
+            return {factor}
+    return found
+
+
+def _hue_matches(tokens: list[str]) -> list[_Match]:
+    """One match per colour cue and hue factor of its subject (step 5)."""
+    matches = []
+    for phrase in HUE_CUES:
+        for start, end in _find(tokens, phrase):
+            matches += [_Match(factor, start, end) for factor in sorted(_subject_factors(tokens, start, end))]
+    return matches
+
+
 def named_factors(explanation: str) -> set[str]:
-    """The dSprites factors (FACTOR_VOCABULARY keys) an explanation names, not counting
-    negated mentions (module docstring)."""
+    """The factors (FACTOR_VOCABULARY keys and the hue factors of HUE_SUBJECTS) an explanation
+    names, not counting negated mentions (module docstring)."""
     tokens = _tokenize(explanation)
-    matches = _matches(tokens)
+    matches = _matches(tokens) + _hue_matches(tokens)
     negated = _negated(tokens, matches)
     named = {m.factor for m in matches if m not in negated}
     if _names_shape_by_nouns(tokens):
@@ -284,8 +373,11 @@ def named_factors(explanation: str) -> set[str]:
     return named
 
 
+KNOWN_FACTORS: tuple[str, ...] = (*FACTOR_VOCABULARY, *dict.fromkeys(HUE_SUBJECTS.values()))
+
+
 def names_factor(explanation: str, factor: str) -> bool:
-    """Whether the explanation names `factor` (one of FACTOR_VOCABULARY's keys)."""
-    if factor not in FACTOR_VOCABULARY:
-        raise UserError(f"unknown factor {factor!r}; use one of {', '.join(FACTOR_VOCABULARY)}")
+    """Whether the explanation names `factor` (one of KNOWN_FACTORS)."""
+    if factor not in KNOWN_FACTORS:
+        raise UserError(f"unknown factor {factor!r}; use one of {', '.join(KNOWN_FACTORS)}")
     return factor in named_factors(explanation)

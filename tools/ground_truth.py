@@ -1,19 +1,27 @@
-"""Ground truth for the latents of a dSprites model, from the dataset's labels.
+"""Ground truth for the latents of a model trained on a labelled dataset, from the labels.
 
 An explanation is judged against what the labels say a latent carries, never against the
-describer's own measurements. The measure is the one behind the Mutual Information Gap.
+describer's own measurements. The measure is the one behind the Mutual Information Gap. The
+dataset is data (tools/labelled_datasets.py: factor names, cardinalities, renderer, folds),
+so one estimator serves dSprites and 3DShapes, and any code layout an encoder produces: a
+VAE's z, or a CSVAE's [z | w_1 | ... | w_k] (tools/labelled_encoders.py).
 
-Steps (`dsprites_ground_truth`):
+Steps (`ground_truth_from_codes`, after `encode_labelled_sample`):
 1. Draw a labelled sample: `n_images` uniform factor tuples from a seeded generator
-   (`labelled_factors`), rendered by tools/dsprites.py.
+   (`labelled_factors`), rendered by the dataset's renderer.
 2. Encode it: posterior means mu (N, D) and log-variances (N, D).
-3. Activity: mean KL(q(z_i|x) || N(0, 1)) = 0.5 (mu^2 + exp(logvar) - logvar - 1), averaged
-   over the sample (nats). Averaged over x, this KL equals I(x; z_i) + KL(q(z_i) || p(z_i))
-   ("ELBO surgery", Hoffman & Johnson 2016), and v_k -> x -> z_i is a Markov chain, so
-   I(v_k; z_i) <= mean KL_i. A latent is active when mean KL_i >= KL_FLOOR_NATS (0.1 nats, under
-   10% of the smallest factor entropy, ln 3 = 1.10 nats for shape). The posterior mean alone
-   can vary with x while the sampled z_i carries nothing (the noise swamps it), which is why
-   the MI below, measured on the means, is gated by the KL.
+3. Activity: mean KL(q(z_i|x) || r_i) over the sample, in nats, against a reference r_i:
+   N(0, 1) by default (a VAE's prior; 0.5 (mu^2 + exp(logvar) - logvar - 1)). Averaged over x,
+   this KL equals I(x; z_i) + KL(q(z_i) || r_i) ("ELBO surgery", Hoffman & Johnson 2016), for
+   any fixed r_i, and v_k -> x -> z_i is a Markov chain, so I(v_k; z_i) <= mean KL_i.
+   Coordinates marked `aggregate_reference` use instead the Gaussian moment-matched to their
+   aggregate posterior q(z_i) (mean of mu, mean of exp(logvar) plus variance of mu): the
+   tightest Gaussian r_i, for coordinates whose prior is not N(0, 1) (a CSVAE's w, whose prior
+   p(w | y) depends on the labels). A latent is active when mean KL_i >= KL_FLOOR_NATS (0.1
+   nats, under 10% of the smallest factor entropy of dSprites, ln 3 = 1.10 nats for shape, and
+   of 3DShapes, ln 4 = 1.39 for shape). The posterior mean alone can vary with x while the
+   sampled z_i carries nothing (the noise swamps it), which is why the MI below, measured on
+   the means, is gated by the KL.
 4. Discretise each mu_i into `n_bins` (20, as in Locatello et al. 2019) equal-frequency bins:
    quantile edges, ties kept together, so outliers in mu cannot empty the other bins (they do
    with equal-width bins).
@@ -24,14 +32,15 @@ Steps (`dsprites_ground_truth`):
 6. Normalise by the factor's (Miller-Madow) entropy: m_ik = I(mu_i; v_k) / H(v_k), in [0, 1].
    With 20 bins a factor with more than 20 values cannot reach 1 (a perfect posX code gives
    ln 20 / ln 32 = 0.86), the usual limit of this estimator.
-7. Orientation is folded by the shape's rotational symmetry: a square at angle a and at
-   a + 90 degrees, an ellipse at a and a + 180 degrees, render to the same image
-   (ORIENTATION_PERIOD), so no encoder can tell them apart. Its column is the conditional MI
-   I(mu_i; o mod P(shape) | shape) / H(o mod P(shape) | shape), averaged over shapes with
-   their frequencies: orientation measured within each shape. Folding without conditioning
-   would credit a pure shape latent with orientation information, since the folded range
-   itself depends on the shape. `fold_orientation=False` gives the raw I(mu_i; o) / H(o) of
-   the literature's MIG.
+7. Folds (the dataset's FactorFold list): a factor seen only modulo a symmetry of the renderer
+   is measured within each value of the factor its period depends on. dSprites' orientation:
+   a square at angle a and at a + 90 degrees, an ellipse at a and a + 180 degrees, render to
+   the same image (ORIENTATION_PERIOD), so no encoder can tell them apart. Its column is the
+   conditional MI I(mu_i; o mod P(shape) | shape) / H(o mod P(shape) | shape), averaged over
+   shapes with their frequencies: orientation measured within each shape. Folding without
+   conditioning would credit a pure shape latent with orientation information, since the
+   folded range itself depends on the shape. `fold_orientation=False` skips the folds and gives
+   the raw I(mu_i; o) / H(o) of the literature's MIG. 3DShapes has no fold.
 8. MIG (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs", eq. 6, with the
    estimator of steps 4-7): mean over factors of the gap between the largest and the second
    largest m_ik over latents. 1 is perfectly axis-aligned, 0 is fully mixed.
@@ -44,40 +53,42 @@ Steps (`dsprites_ground_truth`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from agent.errors import UserError
-from tools.dsprites import FACTOR_NAMES, SHAPE_NAMES, render, sample_factors
+from tools.labelled_datasets import ORIENTATION_PERIOD as ORIENTATION_PERIOD  # dSprites' fold (step 7)
+from tools.labelled_datasets import FactorFold, LabelledDataset, labelled_dataset, seeded_factors
 
 KL_FLOOR_NATS = 0.1
 MIN_NORMALIZED_MI = 0.1
 RELATIVE_MI = 0.5
 DEFAULT_BINS = 20
-# Orientation steps after which each shape renders the same image again (40 steps = 360 deg):
-# square 90 deg, ellipse 180 deg, heart only 360 deg.
-ORIENTATION_PERIOD: dict[str, int] = {"square": 10, "ellipse": 20, "heart": 40}
-_SHAPE, _ORIENTATION = FACTOR_NAMES.index("shape"), FACTOR_NAMES.index("orientation")
+STANDARD_REFERENCE = "N(0, 1)"
+AGGREGATE_REFERENCE = "aggregate posterior (moment-matched Gaussian)"
 _MIN_IMAGES = 100
+
+Encoder = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
 class LatentTruth:
     """What the labels say about latent z_index.
 
-    factors: the dSprites factors it controls, strongest first; empty when inactive.
-    active: mean KL >= KL_FLOOR_NATS. kl: mean KL(q(z_i|x) || N(0, 1)) in nats.
-    normalized_mi: I(z_i; v_k) / H(v_k) per factor name, in [0, 1].
-    """
+    factors: the dataset's factors it controls, strongest first; empty when inactive.
+    active: mean KL >= KL_FLOOR_NATS. kl: mean KL(q(z_i|x) || r_i) in nats, r_i named by
+    kl_reference (module docstring, step 3). normalized_mi: I(z_i; v_k) / H(v_k) per factor
+    name, in [0, 1]."""
 
     index: int
     factors: list[str]
     active: bool
     kl: float
     normalized_mi: dict[str, float]
+    kl_reference: str = STANDARD_REFERENCE
 
 
 @dataclass
@@ -85,13 +96,19 @@ class GroundTruth:
     """Per-latent truth, the MIG, the (D, F) normalised-MI matrix and its column names.
 
     orientation_folded: whether the orientation column is measured modulo each shape's
-    symmetry (module docstring, step 7)."""
+    symmetry (module docstring, step 7; False where the dataset has no such fold). dataset:
+    the labelled dataset's name."""
 
     latents: list[LatentTruth]
     mig: float
     mi_matrix: list[list[float]]
     factor_names: list[str]
     orientation_folded: bool = True
+    dataset: str = "dsprites"
+
+
+def _resolve(dataset: str | LabelledDataset) -> LabelledDataset:
+    return labelled_dataset(dataset) if isinstance(dataset, str) else dataset
 
 
 def entropy(labels: np.ndarray, bias_correction: bool = True) -> float:
@@ -146,30 +163,59 @@ def equal_frequency_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
     return np.unique(np.searchsorted(edges, values, side="right"), return_inverse=True)[1]
 
 
+def folded_factor(factors: np.ndarray, fold: FactorFold, factor_names: Sequence[str]) -> np.ndarray:
+    """Factor fold.factor modulo its period for each row's fold.given value: (N,) from factor
+    indices (N, F) with columns in factor_names order."""
+    names = list(factor_names)
+    periods = np.asarray(fold.periods)
+    return factors[:, names.index(fold.factor)] % periods[factors[:, names.index(fold.given)]]
+
+
 def folded_orientation(factors: np.ndarray) -> np.ndarray:
-    """Orientation index modulo the shape's symmetry period (N,), from factor indices (N, 5)."""
-    periods = np.array([ORIENTATION_PERIOD[name] for name in SHAPE_NAMES])
-    return factors[:, _ORIENTATION] % periods[factors[:, _SHAPE]]
+    """dSprites orientation index modulo the shape's symmetry period (N,), from factor indices
+    (N, 5)."""
+    dsprites = labelled_dataset("dsprites")
+    return folded_factor(factors, dsprites.folds[0], dsprites.factor_names)
 
 
-def mean_gaussian_kl(means: np.ndarray, logvars: np.ndarray) -> np.ndarray:
-    """Mean over the sample of KL(N(mu, exp(logvar)) || N(0, 1)) per latent: (N, D) -> (D,),
-    nats."""
-    kl = 0.5 * (means**2 + np.exp(logvars) - logvars - 1.0)
+def mean_gaussian_kl(
+    means: np.ndarray, logvars: np.ndarray, reference_mean: float | np.ndarray = 0.0,
+    reference_logvar: float | np.ndarray = 0.0,
+) -> np.ndarray:
+    """Mean over the sample of KL(N(mu, exp(logvar)) || N(m, exp(s))) per latent: (N, D) ->
+    (D,), nats; the reference (m, s) a scalar or (D,), N(0, 1) by default."""
+    ratio = np.exp(logvars - reference_logvar)
+    kl = 0.5 * (ratio + (means - reference_mean) ** 2 / np.exp(reference_logvar) - 1.0 - (logvars - reference_logvar))
     return kl.mean(axis=0)
 
 
+def aggregate_gaussian(means: np.ndarray, logvars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (D,), log-variance (D,)) of the Gaussian moment-matched to the aggregate posterior
+    (1/N) sum_n N(mu_n, exp(logvar_n)) of codes (N, D): mean of mu; mean of exp(logvar) plus
+    the variance of mu."""
+    variance = np.exp(logvars).mean(axis=0) + means.var(axis=0)
+    return means.mean(axis=0), np.log(np.maximum(variance, 1e-12))
+
+
 def normalized_mi_matrix(
-    means: np.ndarray, factors: np.ndarray, n_bins: int = DEFAULT_BINS, fold_orientation: bool = True
+    means: np.ndarray,
+    factors: np.ndarray,
+    n_bins: int = DEFAULT_BINS,
+    fold_orientation: bool = True,
+    dataset: str | LabelledDataset = "dsprites",
 ) -> np.ndarray:
     """m_ik = I(mu_i; v_k) / H(v_k): (D, F) in [0, 1] from posterior means (N, D) and factor
-    indices (N, F) in FACTOR_NAMES order (module docstring, steps 4-7)."""
+    indices (N, F) in the dataset's factor order (module docstring, steps 4-7); the dataset's
+    folds apply when fold_orientation."""
+    spec = _resolve(dataset)
+    folds = {fold.factor: fold for fold in spec.folds} if fold_orientation else {}
     binned = [equal_frequency_bins(means[:, i], n_bins) for i in range(means.shape[1])]
     matrix = np.zeros((means.shape[1], factors.shape[1]))
-    for k in range(factors.shape[1]):
-        if fold_orientation and k == _ORIENTATION:
-            folded, shape = folded_orientation(factors), factors[:, _SHAPE]
-            pairs = [conditional_mutual_information(z, folded, shape) for z in binned]
+    for k, name in enumerate(spec.factor_names):
+        if name in folds:
+            folded = folded_factor(factors, folds[name], spec.factor_names)
+            given = factors[:, spec.factor_names.index(folds[name].given)]
+            pairs = [conditional_mutual_information(z, folded, given) for z in binned]
             matrix[:, k] = [info / h if h > 0 else 0.0 for info, h in pairs]
         else:
             h = entropy(factors[:, k])
@@ -196,20 +242,43 @@ def controlled_factors(normalized_mi: dict[str, float], active: bool) -> list[st
     return sorted(chosen, key=lambda name: -normalized_mi[name])
 
 
+def latent_activity(
+    means: np.ndarray, logvars: np.ndarray, aggregate_reference: Sequence[bool] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """(mean KL per latent (D,) in nats, its reference per latent) from codes (N, D): against
+    N(0, 1), or against the moment-matched aggregate posterior where aggregate_reference (D,)
+    is True (module docstring, step 3)."""
+    marks = np.zeros(means.shape[1], dtype=bool) if aggregate_reference is None else np.asarray(aggregate_reference, bool)
+    if marks.shape != (means.shape[1],):
+        raise ValueError(f"aggregate_reference needs one flag per latent ({means.shape[1]}), got {marks.shape}")
+    kl = mean_gaussian_kl(means, logvars)
+    if marks.any():
+        centre, spread = aggregate_gaussian(means[:, marks], logvars[:, marks])
+        kl[marks] = mean_gaussian_kl(means[:, marks], logvars[:, marks], centre, spread)
+    return kl, [AGGREGATE_REFERENCE if mark else STANDARD_REFERENCE for mark in marks]
+
+
 def ground_truth_from_codes(
     means: np.ndarray,
     logvars: np.ndarray,
     factors: np.ndarray,
     n_bins: int = DEFAULT_BINS,
     fold_orientation: bool = True,
+    *,
+    dataset: str | LabelledDataset = "dsprites",
+    aggregate_reference: Sequence[bool] | None = None,
 ) -> GroundTruth:
     """Ground truth from an encoded labelled sample: means, logvars (N, D) of q(z|x), factors
-    (N, 5) int indices in FACTOR_NAMES order (steps 3-9 of the module docstring)."""
+    (N, F) int indices in the dataset's factor order (steps 3-9 of the module docstring).
+    aggregate_reference (D,): latents whose activity is measured against their aggregate
+    posterior rather than N(0, 1) (step 3)."""
+    spec = _resolve(dataset)
+    names = list(spec.factor_names)
     means, logvars = np.asarray(means, dtype=np.float64), np.asarray(logvars, dtype=np.float64)
     factors = np.asarray(factors, dtype=np.int64)
-    if means.shape != logvars.shape or means.ndim != 2 or factors.shape != (means.shape[0], len(FACTOR_NAMES)):
+    if means.shape != logvars.shape or means.ndim != 2 or factors.shape != (means.shape[0], len(names)):
         raise ValueError(
-            f"need means and logvars (N, D) and factors (N, {len(FACTOR_NAMES)}); "
+            f"need means and logvars (N, D) and factors (N, {len(names)}) for {spec.name}; "
             f"got {means.shape}, {logvars.shape}, {factors.shape}"
         )
     if n_bins < 2:
@@ -217,57 +286,61 @@ def ground_truth_from_codes(
     bad = int((~np.isfinite(means)).sum() + (~np.isfinite(logvars)).sum())
     if bad:
         raise UserError(f"the encoder returned {bad} non-finite means/log-variances; is the checkpoint diverged?")
-    kl = mean_gaussian_kl(means, logvars)
-    matrix = normalized_mi_matrix(means, factors, n_bins, fold_orientation)
+    kl, references = latent_activity(means, logvars, aggregate_reference)
+    matrix = normalized_mi_matrix(means, factors, n_bins, fold_orientation, spec)
     latents = []
     for i in range(means.shape[1]):
-        row = {name: float(matrix[i, k]) for k, name in enumerate(FACTOR_NAMES)}
+        row = {name: float(matrix[i, k]) for k, name in enumerate(names)}
         active = bool(kl[i] >= KL_FLOOR_NATS)
-        latents.append(
-            LatentTruth(
-                index=i, factors=controlled_factors(row, active), active=active, kl=float(kl[i]), normalized_mi=row
-            )
-        )
+        latents.append(LatentTruth(index=i, factors=controlled_factors(row, active), active=active, kl=float(kl[i]),
+                                   normalized_mi=row, kl_reference=references[i]))
     return GroundTruth(
         latents=latents,
         mig=mutual_information_gap(matrix),
         mi_matrix=matrix.tolist(),
-        factor_names=list(FACTOR_NAMES),
-        orientation_folded=fold_orientation,
+        factor_names=names,
+        orientation_folded=fold_orientation and any(fold.factor == "orientation" for fold in spec.folds),
+        dataset=spec.name,
     )
 
 
-def labelled_factors(n_images: int, seed: int = 0) -> torch.Tensor:
-    """The labelled sample of `dsprites_ground_truth`: (n_images, 5) uniform factor indices
-    from torch.Generator().manual_seed(seed), on the CPU."""
-    return sample_factors(n_images, torch.Generator().manual_seed(seed))
+def labelled_factors(n_images: int, seed: int = 0, dataset: str | LabelledDataset = "dsprites") -> torch.Tensor:
+    """The labelled sample of `encode_labelled_sample`: (n_images, F) uniform factor indices
+    of the dataset from torch.Generator().manual_seed(seed), on the CPU."""
+    return seeded_factors(_resolve(dataset), n_images, seed)
 
 
 def encode_labelled_sample(
-    encode: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    encode: Encoder,
     latent_dim: int,
     n_images: int = 10_000,
     seed: int = 0,
     device: str | torch.device = "cpu",
     batch_size: int = 1000,
+    dataset: str | LabelledDataset = "dsprites",
+    with_factors: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Render and encode the labelled sample: (means (N, D), logvars (N, D), factors (N, 5)).
+    """Render and encode the labelled sample: (means (N, D), logvars (N, D), factors (N, F)).
 
-    encode: images (B, 1, 64, 64) in {0, 1} on `device` -> (mean, logvar), each (B, D) with
-    D = latent_dim; called in order on consecutive batches of `labelled_factors(n_images,
-    seed)`, under torch.inference_mode. Images are rendered on `device`."""
+    encode: images (B, C, 64, 64) in [0, 1] on `device` -> (mean, logvar), each (B, D) with
+    D = latent_dim; called as encode(images, factors) with the batch's factor indices (B, F)
+    (on `device`) when with_factors (an encoder that also reads labels, such as a CSVAE's
+    q(w | x, y)). Called in order on consecutive batches of `labelled_factors(n_images, seed,
+    dataset)`, under torch.inference_mode. Images are rendered on `device`."""
+    spec = _resolve(dataset)
     if n_images < _MIN_IMAGES:
         raise UserError(f"n_images={n_images} is too few to estimate mutual information; use at least {_MIN_IMAGES}")
     if batch_size < 1:
         raise UserError(f"batch_size={batch_size} must be at least 1")
     if latent_dim < 1:
         raise UserError(f"latent_dim={latent_dim} must be at least 1")
-    factors = labelled_factors(n_images, seed)
+    factors = labelled_factors(n_images, seed, spec)
     means, logvars = [], []
     with torch.inference_mode():
         for start in range(0, n_images, batch_size):
             chunk = factors[start : start + batch_size].to(device)
-            mean, logvar = encode(render(chunk))
+            images = spec.render(chunk)
+            mean, logvar = encode(images, chunk) if with_factors else encode(images)
             expected = (chunk.shape[0], latent_dim)
             if tuple(mean.shape) != expected or tuple(logvar.shape) != expected:
                 raise UserError(
@@ -280,7 +353,7 @@ def encode_labelled_sample(
 
 
 def dsprites_ground_truth(
-    encode: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    encode: Encoder,
     latent_dim: int,
     n_images: int = 10_000,
     seed: int = 0,
@@ -296,3 +369,4 @@ def dsprites_ground_truth(
     """
     means, logvars, factors = encode_labelled_sample(encode, latent_dim, n_images, seed, device, batch_size)
     return ground_truth_from_codes(means, logvars, factors, n_bins, fold_orientation)
+

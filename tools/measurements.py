@@ -11,7 +11,9 @@ Steps (`measure_batch`):
    so an object that touches the edge does not become background.
 2. Foreground: each pixel's distance d to the background (RGB Euclidean / sqrt(3), in [0, 1]):
    to the nearest palette colour, or to the segment between two palette colours where both
-   are near (a blurred floor / wall boundary is a blend, not an object). The robust maximum of
+   are near (a blurred floor / wall boundary is a blend, not an object), or, in colour
+   frames, to a darker shade of a saturated palette colour (a shadow cast on a coloured floor
+   is floor, not object). The robust maximum of
    d (maximum of the 3x3 box mean, so lone noisy pixels do not count) is the foreground
    contrast m; under PRESENCE_FLOOR no object is present. The hard mask is the local
    half-maximum level set, d >= L / 2 with L the maximum of d within a few pixels: for a
@@ -20,7 +22,9 @@ Steps (`measure_batch`):
    Only parts whose L is significant count: above SIGNIFICANT_SHARE x m and NOISE_FACTOR x
    the background's own variation (a high percentile of d on the border), never above m / 2.
    Soft weights ramp from 0 at L / 4 to 1 at 3L / 4 and give smooth moments on blurry frames;
-   the core (d >= 3L / 4) gives the object's colour.
+   the core (d >= 3L / 4) gives the object's colour. In colour frames the hard mask is opened
+   (3x3): spurs under 3 pixels thick, where a blurred floor-wall edge meets the object, are
+   not the object, and the soft weights and the core keep only pixels within one pixel of it.
 3. Geometry from the soft weights: centroid, area, second moments (principal axis, elongation,
    compactness, Hu's first two invariants) and complex moments c_n = sum w z^n (z = x + iy
    about the centroid, y up) for n = 2, 3, 4 plus c_1 = sum w |z|^2 z. |c_n| normalised is the
@@ -47,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.errors import UserError
-from tools.colour_names import name_colours
+from tools.colour_names import name_colours, rgb_to_hsv
 
 PRESENCE_FLOOR = 0.1  # foreground contrast (distance to the background palette) below which no object is present
 SIGNIFICANT_SHARE = 0.2  # share of the frame's foreground contrast a part of the object needs to count
@@ -55,6 +59,8 @@ NOISE_PERCENTILE = 97  # percentile of the border's distances to the palette tak
 NOISE_FACTOR = 2.0  # a part of the object must stand this many times above that variation
 PALETTE_MIN_SHARE = 0.1  # border share a palette colour needs to count as background
 BLEND_TOLERANCE = 0.15  # distance to a palette colour under which a pixel belongs to that background region
+SHADOW_DEPTH = 0.45  # the darkest shade of a coloured background still taken for it (a cast shadow: 3DShapes' is 0.55)
+SHADOW_MIN_SATURATION = 0.3  # saturation a palette colour needs for its darker shades to count as background
 MERGE_DISTANCE = 0.075  # palette colours closer than this are one colour
 HULL_DIRECTIONS = 32
 KMEANS_STEPS = 5
@@ -198,6 +204,10 @@ def measure_batch(frames: np.ndarray) -> FrameMeasurements:
     core = distance >= 0.75 * local_level
     with np.errstate(invalid="ignore"):
         weights = np.nan_to_num(np.clip((distance - 0.25 * local_level) / (0.5 * local_level), 0.0, 1.0))
+    if frames.shape[1] == 3:  # colour: drop thin spurs along background edges (step 2)
+        mask = _opening(mask)
+        weights = weights * _max_filter(mask.astype(np.float32), 1)
+        core = core & mask
 
     # 3. Moments of the soft weights.
     geometry = _moment_geometry(weights)
@@ -394,7 +404,12 @@ def _palette_distance(planes: np.ndarray, palette: np.ndarray, valid: np.ndarray
     1. The distance to the nearest valid palette colour (palette (N, C, K), valid (N, K)).
     2. A pixel with pixels close to two palette colours within `radius` (closer than
        BLEND_TOLERANCE) may be a blend of the two (a blurred boundary between floor and wall):
-       its distance to the segment between those colours counts too."""
+       its distance to the segment between those colours counts too.
+    3. Colour frames: a darker shade of a saturated palette colour (saturation >=
+       SHADOW_MIN_SATURATION) is that background in shadow (the object's cast shadow on a
+       coloured floor or wall): its distance to the segment from SHADOW_DEPTH x the colour to
+       the colour counts too. Grey and weakly coloured backgrounds are left out, so a dark
+       object on a white or grey backdrop stays an object."""
     channels, colours = planes.shape[1], palette.shape[2]
     per_colour = [
         np.where(valid[:, k, None, None], _squared_norm(planes - palette[:, :, k, None, None]), np.inf)
@@ -418,6 +433,18 @@ def _palette_distance(planes: np.ndarray, palette: np.ndarray, valid: np.ndarray
             along = (offset * segment).sum(axis=1) / np.maximum(_squared_norm(segment), 1e-9)
             squared = _squared_norm(offset - np.clip(along, 0.0, 1.0)[:, None] * segment)
             nearest = np.where(both, np.minimum(nearest, squared), nearest)
+    if channels == 3:
+        _, saturation, _ = rgb_to_hsv(np.moveaxis(palette, 1, 2))  # (N, K)
+        for k in range(colours):
+            shaded = valid[:, k] & (saturation[:, k] >= SHADOW_MIN_SATURATION)
+            if not shaded.any():
+                continue
+            top = palette[:, :, k, None, None]
+            segment = top * (1.0 - SHADOW_DEPTH)  # from SHADOW_DEPTH x colour up to the colour
+            offset = planes - top * SHADOW_DEPTH
+            along = (offset * segment).sum(axis=1) / np.maximum(_squared_norm(segment), 1e-9)
+            squared = _squared_norm(offset - np.clip(along, 0.0, 1.0)[:, None] * segment)
+            nearest = np.where(shaded[:, None, None], np.minimum(nearest, squared), nearest)
     return np.sqrt(nearest / channels)
 
 
@@ -435,6 +462,13 @@ def _box_mean(images: np.ndarray) -> np.ndarray:
     height, width = images.shape[1:]
     rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
     return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:])[:, :height, :width] / 9.0
+
+
+def _opening(mask: np.ndarray) -> np.ndarray:
+    """Morphological opening of boolean masks (N, H, W) by a 3x3 square: erosion then
+    dilation; parts thinner than 3 pixels go, thicker ones keep their outline."""
+    eroded = -_max_filter(-mask.astype(np.float32), 1) > 0.5
+    return _max_filter(eroded.astype(np.float32), 1) > 0.5
 
 
 def _max_filter(images: np.ndarray, radius: int) -> np.ndarray:

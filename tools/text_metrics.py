@@ -1,8 +1,11 @@
 """Text similarity of an explanation to reference explanations: BLEU-4, ROUGE-L, METEOR and
 embedding similarity, the measures the LatentExplainer papers report (Zhu et al. 2024).
 
-References come from the dSprites factor definitions (Matthey et al. 2017; shared/PAPER_NOTES.md),
-one sentence per factor and direction of change (REFERENCE_EXPLANATIONS): a latent's sign is
+References come from the factor definitions of each labelled dataset, one sentence per factor
+and direction of change: dSprites (Matthey et al. 2017; REFERENCE_EXPLANATIONS) and 3DShapes
+(Burgess & Kim 2018; SHAPES3D_REFERENCE_EXPLANATIONS: hues 0 to 0.9 run red, orange, green,
+cyan, blue, purple, pink in tools/colour_names.py's words; the orientation orbits the camera
+around the object within [-30, 30] degrees); shared/PAPER_NOTES.md has both. A latent's sign is
 arbitrary, so both directions are references. A latent controlling several factors gets every
 combination of its factors' sentences, joined in its factors' order, and each factor's own
 sentences too (an explanation that names one of the factors is compared with that one).
@@ -51,6 +54,24 @@ REFERENCE_EXPLANATIONS: dict[str, tuple[str, ...]] = {
     "posX": ("The object moves horizontally from left to right.", "The object moves horizontally from right to left."),
     "posY": ("The object moves vertically from top to bottom.", "The object moves vertically from bottom to top."),
 }
+SHAPES3D_REFERENCE_EXPLANATIONS: dict[str, tuple[str, ...]] = {
+    "floor_hue": ("The floor turns from red to green to blue.", "The floor turns from blue to green to red."),
+    "wall_hue": ("The wall turns from red to green to blue.", "The wall turns from blue to green to red."),
+    "object_hue": ("The object turns from red to green to blue.", "The object turns from blue to green to red."),
+    "scale": ("The object gets bigger.", "The object gets smaller."),
+    "shape": (
+        "The shape of the object changes from a cube to a cylinder to a sphere to a capsule.",
+        "The shape of the object changes from a capsule to a sphere to a cylinder to a cube.",
+    ),
+    "orientation": (
+        "The view turns around the object from left to right.",
+        "The view turns around the object from right to left.",
+    ),
+}
+REFERENCES_BY_DATASET: dict[str, dict[str, tuple[str, ...]]] = {
+    "dsprites": REFERENCE_EXPLANATIONS,
+    "shapes3d": SHAPES3D_REFERENCE_EXPLANATIONS,
+}
 METEOR_ALPHA, METEOR_BETA, METEOR_GAMMA = 0.9, 3.0, 0.5
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -73,15 +94,18 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def reference_explanations(factors: Sequence[str]) -> list[str]:
-    """Reference explanations of a latent that controls `factors` (module docstring); UserError
-    for an unknown factor or none."""
+def reference_explanations(factors: Sequence[str], dataset: str = "dsprites") -> list[str]:
+    """Reference explanations of a latent of a `dataset` model that controls `factors` (module
+    docstring); UserError for an unknown dataset, an unknown factor or none."""
     if not factors:
         raise UserError("reference explanations need at least one factor; an inactive latent has none")
-    unknown = [f for f in factors if f not in REFERENCE_EXPLANATIONS]
+    if dataset not in REFERENCES_BY_DATASET:
+        raise UserError(f"no reference explanations for dataset {dataset!r}; known: {', '.join(REFERENCES_BY_DATASET)}")
+    references = REFERENCES_BY_DATASET[dataset]
+    unknown = [f for f in factors if f not in references]
     if unknown:
-        raise UserError(f"no reference explanation for factors {unknown}; known: {', '.join(REFERENCE_EXPLANATIONS)}")
-    options = [REFERENCE_EXPLANATIONS[f] for f in factors]
+        raise UserError(f"no reference explanation for factors {unknown}; known: {', '.join(references)}")
+    options = [references[f] for f in factors]
     combined = [" ".join(combination) for combination in itertools.product(*options)]
     singles = [sentence for option in options for sentence in option] if len(factors) > 1 else []
     return combined + singles

@@ -3,8 +3,8 @@ certainty threshold from labelled models and save it with the similarity measure
 backend it belongs to (tools/calibration.py).
 
 Steps:
-1. Per model (each must be labelled, as for `eval`): the ground truth from an encoded labelled
-   sample, then an `explain` run with the gate open (threshold -1, the lowest cosine): every
+1. Per model (each must be one `eval` can judge: tools/model_ground_truth.py): its ground truth
+   from a labelled sample, then an `explain` run with the gate open (threshold -1, the lowest cosine): every
    latent whose frames change is accepted at its first attempt, so its certainty is the raw
    agreement of its samples, not one raised by re-drawing anchors after a rejection. Frames
    that barely change are still widened as usual; a latent whose frames never change keeps the
@@ -58,16 +58,14 @@ def raw_certainties(
 ) -> tuple[list[dict], dict]:
     """Step 1 for one model: its scored rows (tools.evaluation.LatentScore as dicts) from an
     open-gate explain run in a new folder under runs_dir, and the run's backend names."""
-    from agent.commands.eval import encode_labelled
+    from agent.commands.eval import measure_truth
     from agent.nodes.reporter import RESULTS_FILE
     from agent.run import RunRequest, new_run_dir, run_explain
     from tools.evaluation import evaluate_results
-    from tools.ground_truth import ground_truth_from_codes
     from tools.model_ref import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
-    means, logvars, factors = encode_labelled(ref, n_images, label_seed, settings.device)
-    truth = ground_truth_from_codes(means, logvars, factors)
+    truth = measure_truth(ref, n_images, label_seed, settings.device).truth
     out = new_run_dir(None, ref, root=runs_dir)
     run_dir = run_explain(RunRequest(model_ref=ref, bias_formula=None, settings=replace(settings, threshold=OPEN_GATE),
                                      out=out, progress="quiet" if quiet else "lines"))

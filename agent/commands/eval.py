@@ -2,13 +2,14 @@
 data, then measure the explanations against what the labels say each latent controls.
 
 Steps (`evaluate_model`):
-1. The model must be a VAE with its encoder, trained on a labelled dataset: a built-in VAE or a
-   `latent-explainer train` checkpoint folder whose config names dataset "dsprites"
-   (LABELLED_DATASETS). Any other model (FILE.py:FN, disvae:, CSVAE) is a UserError here:
-   reading the factors of a model known by its decoder needs a probe (another issue).
-2. Encode `n_images` labelled renders (seeded) with the model's encoder; from the codes: the
-   ground truth per latent and the MIG (tools/ground_truth.py), DCI and SAP
-   (tools/disentanglement_metrics.py).
+1. The model must be one whose ground truth can be measured (tools/model_ground_truth.py): a
+   built-in model or a checkpoint folder, of a family with a measure (vae and csvae, through
+   their encoders), trained on a labelled dataset (dsprites, shapes3d). Anything else
+   (FILE.py:FN, disvae:, a DDPM, a model of an unlabelled dataset) is a one-line UserError
+   before any work.
+2. Measure the ground truth on `n_images` labelled renders (seeded): per latent, the factors it
+   controls, and the MIG (tools/ground_truth.py); DCI and SAP (tools/disentanglement_metrics.py)
+   of the encoded sample.
 3. Run `explain` on the model into the run folder.
 4. Score the results (tools/evaluation.py): per latent truth, named factors, certainty,
    status; factor accuracy; gating AUC, F1 and Jaccard. Text metrics (tools/text_metrics.py)
@@ -27,17 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.commands.explain import add_settings_arguments
-from agent.errors import UserError
 from tools.builtin_models import DEFAULT_MODEL
+from tools.labelled_datasets import LABELLED_DATASETS
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from agent.settings import Settings
     from tools.ground_truth import GroundTruth
+    from tools.model_ground_truth import LabelledModel, MeasuredTruth
 
-LABELLED_DATASETS = ("dsprites",)
-CATEGORICAL_FACTORS = ("shape",)
 ROC_FILE = "roc.png"
 EVALUATION_FILE = "evaluation.json"
 DEFAULT_LABELLED_IMAGES = 10_000
@@ -46,8 +44,8 @@ DEFAULT_LABELLED_IMAGES = 10_000
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="explain a labelled model and score the explanations against its labels")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"builtin:NAME or a checkpoint folder with an encoder, trained on {', '.join(LABELLED_DATASETS)} "
-                        f"(default {DEFAULT_MODEL})")
+                   help=f"builtin:NAME or a checkpoint folder with an encoder (vae, csvae), trained on "
+                        f"{', '.join(LABELLED_DATASETS)} (default {DEFAULT_MODEL})")
     p.add_argument("--out", type=Path, help="the run folder (default: a new folder under runs/)")
     p.add_argument("--json", action="store_true", help="print the evaluation as one JSON object")
     p.add_argument("--n-images", type=int, default=DEFAULT_LABELLED_IMAGES,
@@ -58,54 +56,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def labelled_checkpoint(model_ref: str) -> tuple[Path, str]:
-    """(checkpoint folder, dataset) of a model whose ground truth can be measured (step 1)."""
-    from tools.builtin_models import BUILTIN_MODELS
-    from tools.checkpoint import read_checkpoint_record
-    from tools.model_ref import parse_model_ref
+def labelled_checkpoint(model_ref: str) -> LabelledModel:
+    """The checked model of step 1 (tools.model_ground_truth.labelled_model); loads nothing."""
+    from tools.model_ground_truth import labelled_model
 
-    ref = parse_model_ref(model_ref)
-    if ref.kind not in ("builtin", "checkpoint"):
-        raise UserError(
-            f"eval needs a model with its encoder and labelled data (a built-in model or a checkpoint folder from "
-            f"`latent-explainer train`); {model_ref!r} is a {ref.kind} reference, and models known only by their "
-            "decoder are not supported yet"
-        )
-    if ref.kind == "builtin":
-        model = BUILTIN_MODELS[ref.target]
-        folder, dataset, family = model.folder, model.dataset, model.loader
-    else:
-        folder = Path(ref.target)
-        record = read_checkpoint_record(folder)
-        dataset, family = record.get("model", {}).get("dataset"), record.get("family", "vae")
-    if family != "vae":
-        raise UserError(
-            f"eval measures ground truth with a VAE's encoder; {model_ref!r} is a {family} model, not supported yet"
-        )
-    if dataset not in LABELLED_DATASETS:
-        raise UserError(
-            f"model {model_ref!r} was trained on dataset {dataset!r}; eval measures ground truth only for "
-            f"{', '.join(LABELLED_DATASETS)}"
-        )
-    return folder, dataset
+    return labelled_model(model_ref)
 
 
-def encode_labelled(
-    model_ref: str, n_images: int, seed: int, device: str | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(means (N, D), logvars (N, D), factors (N, 5)) of the labelled sample encoded by the
-    model (step 2); the encoder runs on `device` (auto: CUDA when present)."""
-    from tools.checkpoint import CheckpointError, load_checkpoint
-    from tools.device import resolve_device
-    from tools.ground_truth import encode_labelled_sample
+def measure_truth(model_ref: str, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
+    """Step 2's ground truth of the model, measured on a labelled sample of n_images drawn with
+    `seed`; the model runs on `device` (auto: CUDA when present)."""
+    from tools.model_ground_truth import measure_ground_truth
 
-    folder, _ = labelled_checkpoint(model_ref)
-    torch_device = resolve_device(device)
-    try:
-        model = load_checkpoint(folder, torch_device)
-    except CheckpointError as error:
-        raise UserError(str(error)) from None
-    return encode_labelled_sample(model.encode, model.latent_dim, n_images, seed, torch_device)
+    return measure_ground_truth(labelled_checkpoint(model_ref), n_images, seed, device)
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -138,7 +101,7 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
     for row, row_dict in zip(evaluation.rows, evaluation.to_dict()["rows"], strict=True):
         text = None
         if row.active and row.status == "explained" and row.explanation:
-            text = text_scores(row.explanation, reference_explanations(row.truth))
+            text = text_scores(row.explanation, reference_explanations(row.truth, truth.dataset))
             scored.append(text)
         rows.append(row_dict | {"text": text.to_dict() if text else None})
     certainties, active = [r.certainty for r in evaluation.rows], [r.active for r in evaluation.rows]
@@ -173,24 +136,30 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
     return summary
 
 
-def measure_disentanglement(
-    means: np.ndarray, factors: np.ndarray, truth: GroundTruth, n_images: int, seed: int
-) -> dict:
-    """MIG (from truth), DCI and SAP of the encoded labelled sample: means (N, D), factors
-    (N, 5) in truth.factor_names order; a JSON-ready dict."""
+def measure_disentanglement(measured: MeasuredTruth) -> dict:
+    """MIG (from the truth), DCI and SAP of the encoded labelled sample (codes (N, D), factors
+    (N, F) in the dataset's factor order); DCI and SAP are None when the truth was measured
+    without codes. A JSON-ready dict."""
     from tools.disentanglement_metrics import dci, sap
 
-    dci_scores = dci(means, factors, seed=seed)
-    categorical = [name in CATEGORICAL_FACTORS for name in truth.factor_names]
+    truth = measured.truth
+    scores: dict = {"dci": None, "sap": None}
+    if measured.codes is not None and measured.factors is not None:
+        dci_scores = dci(measured.codes, measured.factors, seed=measured.seed)
+        categorical = [name in measured.dataset.categorical for name in truth.factor_names]
+        scores = {
+            "dci": {
+                "disentanglement": dci_scores.disentanglement,
+                "completeness": dci_scores.completeness,
+                "informativeness": dci_scores.informativeness,
+            },
+            "sap": sap(measured.codes, measured.factors, categorical, seed=measured.seed).score,
+        }
     return {
         "mig": truth.mig,
-        "dci": {
-            "disentanglement": dci_scores.disentanglement,
-            "completeness": dci_scores.completeness,
-            "informativeness": dci_scores.informativeness,
-        },
-        "sap": sap(means, factors, categorical, seed=seed).score,
-        "ground_truth": {"n_images": n_images, "seed": seed, "orientation_folded": truth.orientation_folded},
+        **scores,
+        "ground_truth": {"dataset": truth.dataset, "method": measured.method, "n_images": measured.n_images,
+                         "seed": measured.seed, "orientation_folded": truth.orientation_folded},
     }
 
 
@@ -199,15 +168,14 @@ def evaluate_model(model_ref: str, settings: Settings, out: Path | None, n_image
     """The whole evaluation of one model (module docstring, steps 1-5); returns the JSON-ready
     summary that `eval --json` prints. settings: agent.settings.Settings for the explain run."""
     from agent.run import RunRequest, run_explain
-    from tools.ground_truth import ground_truth_from_codes
     from tools.model_ref import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
     labelled_checkpoint(ref)  # a model eval cannot judge is refused before any work
-    _say(quiet, f"latent-explainer: encoding {n_images} labelled images with {ref}")
-    means, logvars, factors = encode_labelled(ref, n_images, label_seed, settings.device)
-    truth = ground_truth_from_codes(means, logvars, factors)
-    disentanglement = measure_disentanglement(means, factors, truth, n_images, label_seed)
+    _say(quiet, f"latent-explainer: measuring the ground truth of {ref} on {n_images} labelled images")
+    measured = measure_truth(ref, n_images, label_seed, settings.device)
+    truth = measured.truth
+    disentanglement = measure_disentanglement(measured)
     run_dir = run_explain(RunRequest(model_ref=ref, bias_formula=None, settings=settings, out=out,
                                      progress="quiet" if quiet else "lines"))
     return evaluate_run(run_dir, truth, ref, disentanglement)
@@ -223,16 +191,18 @@ def _percent(value: Any) -> str:
 
 def format_report(summary: dict, width: int = 70) -> str:
     """The per-latent table (latent, truth, status, certainty, named?, explanation) and the
-    summary lines, as text."""
-    lines = [f"{'latent':<7} {'truth':<22} {'status':<9} {'certainty':>9}  {'named?':<6} explanation"]
+    summary lines, as text; the first two columns widen to their longest entry."""
+    ids = max([7, *(len(row["latent"]) for row in summary["latents"])])
+    truths = max([22, *(len(row["truth_label"]) for row in summary["latents"])])
+    lines = [f"{'latent':<{ids}} {'truth':<{truths}} {'status':<9} {'certainty':>9}  {'named?':<6} explanation"]
     for row in summary["latents"]:
         named = ("yes" if row["named_true"] else "no") if row["active"] else "-"
         text = row["explanation"] or "No clear explanation"
         if len(text) > width:
             text = text[: width - 3] + "..."
-        lines.append(f"{row['latent']:<7} {row['truth_label']:<22} {row['status']:<9} {row['certainty']:>9.3f}  "
+        lines.append(f"{row['latent']:<{ids}} {row['truth_label']:<{truths}} {row['status']:<9} {row['certainty']:>9.3f}  "
                      f"{named:<6} {text}")
-    dci, text = summary["dci"], summary["text"]
+    dci, text = summary["dci"] or {}, summary["text"]
     correct = sum(r["active"] and r["status"] == "explained" and r["named_true"] for r in summary["latents"])
     lines += [
         "",
@@ -242,9 +212,9 @@ def format_report(summary: dict, width: int = 70) -> str:
         f"gating           AUC {_number(summary['gating_auc'])}, F1 {_number(summary['gating_f1'])}, "
         f"Jaccard {_number(summary['gating_jaccard'])} at threshold {_number(summary['threshold'])} "
         f"({summary['similarity_measure']})",
-        f"disentanglement  MIG {_number(summary['mig'])}, DCI D {_number(dci['disentanglement'])} "
-        f"C {_number(dci['completeness'])} I {_number(dci['informativeness'])}, SAP {_number(summary['sap'])} "
-        f"({summary['ground_truth']['n_images']} labelled images)",
+        f"disentanglement  MIG {_number(summary['mig'])}, DCI D {_number(dci.get('disentanglement'))} "
+        f"C {_number(dci.get('completeness'))} I {_number(dci.get('informativeness'))}, SAP {_number(summary['sap'])} "
+        f"({summary['ground_truth']['n_images']} labelled {summary['ground_truth'].get('dataset', '')} images)",
         f"text (n={text['n']})       BLEU-4 {_number(text['bleu4'])}, ROUGE-L {_number(text['rouge_l'])}, "
         f"METEOR {_number(text['meteor'])} (exact+stem), embedding {_number(text['embedding'])}",
         f"files            {Path(summary['run_dir']) / ROC_FILE}, {EVALUATION_FILE}, report.html",

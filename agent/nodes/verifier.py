@@ -5,7 +5,9 @@ certainty = mean pairwise cosine similarity of the samples' sentence embeddings 
 saw no change counts as agreeing with nothing, tools/similarity.py). Then, checked here and only
 here, with the loop limit settings.max_attempts:
 - frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
-  widened by settings.widen_factor, up to settings.max_range;
+  widened by settings.widen_factor, up to settings.max_range: every value is scaled by the same
+  ratio, so a symmetric traversal stays symmetric and a conditional one (alpha from 0) stays
+  one-sided;
 - certainty >= threshold: accept the medoid sample;
 - samples disagree: loop back with new anchor codes;
 - out of attempts: "unclear" and "No clear explanation"; a failed sandbox step: "failed".
@@ -38,8 +40,6 @@ def _decide(state: LatentState) -> tuple[Decision, str, float, int]:
 def verify_explanations(state: LatentState) -> dict:
     """Returns the next attempt's {attempt, span, seed, values} on a loop-back, or the final
     {latents: [entry]}; always {decision, certainty, medoid, history, steps}."""
-    from tools.bias_spec import traversal_values
-
     job = state["job"]
     settings = job["settings"]
     decision, reason, certainty, medoid = _decide(state)
@@ -51,8 +51,9 @@ def verify_explanations(state: LatentState) -> dict:
     update: dict = {"decision": decision, "certainty": certainty, "medoid": medoid, "history": history, "steps": steps}
     if decision == "widen":
         span = min(state["span"] * settings["widen_factor"], settings["max_range"])
+        ratio = span / state["span"]
         return update | {"attempt": state["attempt"] + 1, "span": span,
-                         "values": traversal_values(span, settings["frames"])}
+                         "values": [round(value * ratio, 6) for value in state["values"]]}
     if decision == "new_anchors":
         return update | {"attempt": state["attempt"] + 1, "seed": state["seed"] + 1}
     plan = job["plan"]

@@ -40,6 +40,12 @@ def test_still_frames_widen_the_range():
     assert final["latents"][0]["status"] == "unclear" and final["latents"][0]["certainty"] == 0.0
 
 
+def test_a_conditional_move_widens_on_its_own_side():
+    state = _state(["No clear change."] * 4, pixel_change=0.001) | {"span": 4.0, "values": [0.0, 2.0, 4.0]}
+    update = verify_explanations(state)
+    assert update["span"] == 6.0 and update["values"] == [0.0, 3.0, 6.0]
+
+
 def test_the_loop_limit_is_the_setting():
     final = verify_explanations(_state(DISAGREE, attempt=1, max_attempts=1))
     assert final["decision"] == "unclear"

@@ -152,7 +152,7 @@ def test_wall_colour_change_is_named(blurred):
         return coloured_scene(RED if t < 0.5 else BLUE, floor, (0.95, 0.95, 0.95))
 
     description = describe_traversal(scene_traversal(make, blurred), VALUES)
-    assert set(texts(description)) == {"The upper background turns from red to blue."}
+    assert set(texts(description)) == {"The wall turns from red to blue."}  # a wall above a floor: a room
 
 
 def test_whole_background_colour_change_is_named_once():
@@ -225,3 +225,31 @@ def test_bad_inputs_are_user_errors(frames, values, message):
     with pytest.raises(UserError) as error:
         describe_traversal(frames, values)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("blurred", [False, True], ids=["sharp", "blurred"])
+def test_floor_colour_change_is_named_in_a_room(blurred):
+    def make(wall, floor, t):
+        return coloured_scene(wall, RED if t < 0.5 else BLUE, (0.95, 0.95, 0.95))
+
+    description = describe_traversal(scene_traversal(make, blurred), VALUES)
+    assert set(texts(description)) == {"The floor turns from red to blue."}
+
+
+@pytest.mark.parametrize("factor, subject, other", [(0, "floor", "wall"), (1, "wall", "floor")])
+def test_procedural_3dshapes_floor_and_wall_hues_are_told_apart(factor, subject, other):
+    """Renders of tools/shapes3d.py with one hue swept over its ten values (the colour circle,
+    so it comes back): the region is named by what it is, and its change does not become a
+    change of the object's outline (its shadow on the floor is floor)."""
+    import torch
+
+    from tools.factor_naming import named_factors
+    from tools.shapes3d import render, sample_factors
+
+    anchors = sample_factors(5, torch.Generator().manual_seed(0))
+    factors = anchors[:, None, :].repeat(1, 7, 1)
+    factors[:, :, factor] = torch.tensor([0, 2, 3, 5, 6, 8, 9])
+    description = describe_traversal(render(factors.reshape(-1, 6)).numpy().reshape(5, 7, 3, 64, 64), range(7))
+    named = [named_factors(text) for text in texts(description)]
+    assert sum(f"{subject}_hue" in n for n in named) >= 4, texts(description)
+    assert not any(f"{other}_hue" in n for n in named), texts(description)

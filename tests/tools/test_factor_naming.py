@@ -7,7 +7,7 @@ import pytest
 
 from agent.errors import UserError
 from tools.dsprites import FACTOR_NAMES
-from tools.factor_naming import FACTOR_VOCABULARY, named_factors, names_factor
+from tools.factor_naming import FACTOR_VOCABULARY, KNOWN_FACTORS, named_factors, names_factor
 
 TABLE: list[tuple[str, set[str]]] = [
     # plain statements
@@ -72,3 +72,49 @@ def test_vocabulary_covers_exactly_the_dsprites_factors():
 def test_unknown_factor_is_a_user_error():
     with pytest.raises(UserError, match="'colour'"):
         names_factor("it gets red", "colour")
+
+
+SHAPES3D_TABLE: list[tuple[str, set[str]]] = [
+    # hues: a colour cue names the hue of its subject
+    ("The floor turns from red to green and back.", {"floor_hue"}),
+    ("The wall turns blue.", {"wall_hue"}),
+    ("The floor and the wall turn from green to purple.", {"floor_hue", "wall_hue"}),
+    ("The object turns from red to pink.", {"object_hue"}),
+    ("The top of the object turns from red to blue.", {"object_hue"}),
+    ("The colour of the floor changes.", {"floor_hue"}),
+    ("The wall behind the object becomes yellow.", {"wall_hue"}),
+    ("The cube changes colour and gets bigger.", {"object_hue", "scale"}),
+    ("The object changes shape and turns from red to blue and back.", {"object_hue", "shape"}),
+    # colour words without a subject, or not about hue
+    ("The lower background turns from blue to cyan.", set()),
+    ("The image turns from grayscale to colour.", set()),
+    ("The object gets more colourful.", set()),
+    ("The floor gets darker.", set()),
+    # negation of a hue
+    ("The wall colour stays the same while the object grows.", {"scale"}),
+    ("The floor colour does not change, but the wall becomes green.", {"wall_hue"}),
+    # 3D shapes and the orbiting view
+    ("The object changes from a cube to a sphere.", {"shape"}),
+    ("The cylinder turns into a capsule.", {"shape"}),
+    ("The sphere moves to the left.", {"posX"}),
+    ("The view turns around the object.", {"orientation"}),
+    ("The floor tilts.", {"orientation"}),
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), SHAPES3D_TABLE)
+def test_named_shapes3d_factors(sentence, expected):
+    assert named_factors(sentence) == expected
+
+
+def test_every_labelled_datasets_factor_can_be_named_and_has_references():
+    from tools.labelled_datasets import LABELLED_DATASETS, labelled_dataset
+    from tools.text_metrics import REFERENCES_BY_DATASET
+
+    for name in LABELLED_DATASETS:
+        factors = set(labelled_dataset(name).factor_names)
+        assert factors <= set(KNOWN_FACTORS)
+        assert set(REFERENCES_BY_DATASET[name]) == factors
+        for factor, references in REFERENCES_BY_DATASET[name].items():
+            assert all(factor in named_factors(text) for text in references), (name, factor)
+    assert names_factor("The floor turns blue.", "floor_hue")

@@ -1,6 +1,7 @@
 """Tests for tools/ground_truth.py: the count-based MI estimator against hand-computable
-cases, the orientation folding against the renderer, and the whole measurement with an oracle
-encoder (a lookup table from rendered image to its true factors) and a mixing one."""
+cases, the orientation folding against the renderer, the whole measurement with an oracle
+encoder (a lookup table from rendered image to its true factors) and a mixing one, and the same
+estimator on 3DShapes codes, with the aggregate-posterior reference of a CSVAE's w."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tools.ground_truth import (
     conditional_mutual_information,
     controlled_factors,
     dsprites_ground_truth,
+    encode_labelled_sample,
     entropy,
     equal_frequency_bins,
     folded_orientation,
@@ -191,3 +193,55 @@ def test_user_errors():
     factors = labelled_factors(200).numpy()
     with pytest.raises(UserError, match="non-finite"):
         ground_truth_from_codes(np.full((200, 2), np.nan), np.zeros((200, 2)), factors)
+
+
+# --- any labelled dataset: 3DShapes, and coordinates whose prior is not N(0, 1) ---------------
+
+
+def test_shapes3d_codes_that_copy_a_factor_control_it():
+    """A planted relation on the 3DShapes factors: coordinate k is factor k plus a little noise,
+    the last coordinate carries nothing; no fold applies."""
+    factors = labelled_factors(2000, seed=4, dataset="shapes3d").numpy()
+    noise = np.random.default_rng(5).standard_normal((2000, 7))
+    means = np.column_stack([factors, np.zeros(2000)]).astype(float) + 0.01 * noise
+    logvars = np.full_like(means, math.log(0.01))
+    logvars[:, -1] = 0.0
+    truth = ground_truth_from_codes(means, logvars, factors, dataset="shapes3d")
+    names = ["floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"]
+    assert truth.factor_names == names and truth.dataset == "shapes3d" and not truth.orientation_folded
+    assert [latent.factors for latent in truth.latents] == [[name] for name in names] + [[]]
+    assert truth.mig > 0.9  # every factor has fewer than 20 values: the bins resolve it fully
+
+
+def test_aggregate_reference_measures_what_a_coordinate_carries():
+    """w-like coordinates: one constant N(0, 0.1^2) for every image (carries nothing, yet 1.8
+    nats from N(0, 1)), one at N(1, 0.5^2) or N(0, 0.1^2) by an attribute (carries it)."""
+    factors = labelled_factors(2000, seed=6, dataset="shapes3d").numpy()
+    present = (factors[:, 4] == 2).astype(float)  # sphere
+    means = np.column_stack([np.zeros(2000), present])
+    logvars = np.column_stack([np.full(2000, 2 * math.log(0.1)), np.where(present > 0, 2 * math.log(0.5),
+                                                                             2 * math.log(0.1))])
+    against_prior = ground_truth_from_codes(means, logvars, factors, dataset="shapes3d")
+    assert against_prior.latents[0].active and against_prior.latents[0].kl == pytest.approx(1.80, abs=0.01)
+    truth = ground_truth_from_codes(means, logvars, factors, dataset="shapes3d", aggregate_reference=[True, True])
+    constant, attribute = truth.latents
+    assert constant.kl == pytest.approx(0.0, abs=1e-9) and not constant.active
+    assert attribute.active and attribute.factors == ["shape"]
+    assert attribute.kl_reference == "aggregate posterior (moment-matched Gaussian)"
+
+
+def test_encode_labelled_sample_hands_the_factors_to_an_encoder_that_reads_labels():
+    def encode(images: torch.Tensor, factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert images.shape == (factors.shape[0], 3, 64, 64)
+        mean = factors[:, [0, 3]].float()  # floor hue and scale, read off the labels
+        return mean, torch.zeros_like(mean)
+
+    means, _, factors = encode_labelled_sample(encode, 2, n_images=150, seed=1, batch_size=64, dataset="shapes3d",
+                                               with_factors=True)
+    assert np.array_equal(means, factors[:, [0, 3]]) and factors.shape == (150, 6)
+    assert np.array_equal(factors, labelled_factors(150, seed=1, dataset="shapes3d").numpy())
+
+
+def test_an_unknown_dataset_is_a_user_error():
+    with pytest.raises(UserError, match="no labelled dataset 'faces'; ground truth exists for dsprites, shapes3d"):
+        labelled_factors(200, dataset="faces")

@@ -217,3 +217,16 @@ def test_colour_names_of_3dshapes_hues_and_missing_regions():
     assert list(name_colours(np.array([[np.nan, 0, 0], [0, 0, 0]]))) == ["none", "black"]
     hue, saturation, value = rgb_to_hsv(np.array([0.0, 0.0, 1.0]))
     assert (float(hue), float(saturation), float(value)) == (240.0, 1.0, 1.0)
+
+
+def test_a_shadow_on_a_coloured_floor_is_floor_not_object():
+    """The scene's object with a darker patch of floor beside it (a cast shadow, 0.55 of the
+    floor's colour): the object's area and centre are the object's alone."""
+    plain = coloured_scene(BLUE, YELLOW, RED)
+    shadowed = plain.copy()
+    y, x = (np.mgrid[0:64, 0:64] + 0.5) / 64
+    patch = (x > 0.62) & (x < 0.85) & (y > 0.6) & (y < 0.82)
+    shadowed[:, patch] *= 0.55
+    m = measure_batch(np.stack([plain, shadowed]))
+    assert m.area[1] == pytest.approx(m.area[0], rel=0.05)
+    assert m.centroid_x[1] == pytest.approx(m.centroid_x[0], abs=0.01)

@@ -99,6 +99,18 @@ def test_references_cover_both_directions_and_combinations():
         reference_explanations([])
 
 
+def test_references_belong_to_the_dataset():
+    floor = reference_explanations(["floor_hue"], "shapes3d")
+    assert floor == ["The floor turns from red to green to blue.", "The floor turns from blue to green to red."]
+    assert "cube" in reference_explanations(["shape"], "shapes3d")[0]
+    assert "square" in reference_explanations(["shape"])[0]  # dSprites' shapes by default
+    assert rouge_l("The floor turns from blue to cyan.", floor) > rouge_l("The wall turns from blue to cyan.", floor)
+    with pytest.raises(UserError, match=r"no reference explanation for factors \['posX'\]"):
+        reference_explanations(["posX"], "shapes3d")
+    with pytest.raises(UserError, match="no reference explanations for dataset 'faces'"):
+        reference_explanations(["scale"], "faces")
+
+
 def test_mean_scores():
     a, b = text_scores(REFERENCE, [REFERENCE]), text_scores(UNRELATED, [REFERENCE])
     mean = mean_text_scores([a, b])

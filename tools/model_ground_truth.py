@@ -1,0 +1,117 @@
+"""The ground truth of a model reference: is it a model whose latents the labels can judge, and
+how is its truth measured (per model family).
+
+Steps:
+1. `labelled_model`: the reference must name a built-in model or a checkpoint folder (a model
+   known only by a Python factory or a disvae folder has no training record to read); its
+   training record gives the family and the dataset, and the dataset must be a labelled one
+   (tools/labelled_datasets.py). Every refusal is one UserError line, before any work.
+2. `measure_ground_truth` dispatches on the family (MEASURES):
+   - vae, csvae: label-derived, from the model's encoder (tools/labelled_encoders.py): render
+     and encode a seeded labelled sample, then tools/ground_truth.py on the codes. The codes
+     come back too, for DCI and SAP.
+   - any other family (ddpm, sd): a UserError naming the families that have a measure. A
+     family known only by its decoder needs a probe instead of an encoder; add its function to
+     MEASURES, returning a MeasuredTruth (codes may be None: no DCI / SAP then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.errors import UserError
+from tools.ground_truth import GroundTruth
+from tools.labelled_datasets import LABELLED_DATASETS, LabelledDataset
+
+
+@dataclass(frozen=True)
+class LabelledModel:
+    """ref: the model reference as given. folder: its checkpoint folder. family: vae, csvae,
+    ddpm... dataset: the name of the dataset it was trained on (a LABELLED_DATASETS member)."""
+
+    ref: str
+    folder: Path
+    family: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class MeasuredTruth:
+    """truth: per latent what the labels say (tools.ground_truth.GroundTruth). dataset: the
+    labelled dataset. method: how it was measured, in words. codes (N, D) and factors (N, F):
+    the encoded labelled sample behind it, None when the method has no encoder. n_images, seed:
+    the labelled sample's size and seed."""
+
+    truth: GroundTruth
+    dataset: LabelledDataset
+    method: str
+    n_images: int
+    seed: int
+    codes: np.ndarray | None = None
+    factors: np.ndarray | None = None
+
+
+def labelled_model(model_ref: str) -> LabelledModel:
+    """Step 1: what the reference names, checked; loads nothing."""
+    from tools.builtin_models import BUILTIN_MODELS
+    from tools.checkpoint import CheckpointError, read_checkpoint_record
+    from tools.model_ref import parse_model_ref
+
+    ref = parse_model_ref(model_ref)
+    if ref.kind not in ("builtin", "checkpoint"):
+        raise UserError(
+            f"eval needs a model with its encoder and labelled data (a built-in model or a checkpoint folder from "
+            f"`latent-explainer train`); {model_ref!r} is a {ref.kind} reference, and models known only by their "
+            "decoder are not supported yet"
+        )
+    if ref.kind == "builtin":
+        builtin = BUILTIN_MODELS[ref.target]
+        folder, dataset, family = builtin.folder, builtin.dataset, builtin.family
+    else:
+        folder = Path(ref.target)
+        try:
+            record = read_checkpoint_record(folder)
+        except CheckpointError as error:
+            raise UserError(str(error)) from None
+        dataset, family = record.get("model", {}).get("dataset"), record.get("family", "vae")
+    if family not in MEASURES:
+        raise UserError(
+            f"eval has no ground truth for {family} models yet ({model_ref!r}); it measures the families "
+            f"{', '.join(MEASURES)}"
+        )
+    if dataset not in LABELLED_DATASETS:
+        raise UserError(
+            f"model {model_ref!r} was trained on dataset {dataset!r}; eval measures ground truth only for "
+            f"{', '.join(LABELLED_DATASETS)}"
+        )
+    return LabelledModel(ref=model_ref, folder=folder, family=family, dataset=dataset)
+
+
+def truth_from_encoder(model: LabelledModel, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
+    """Label-derived ground truth of a model with an encoder (vae, csvae): step 2."""
+    from tools.device import resolve_device
+    from tools.ground_truth import encode_labelled_sample, ground_truth_from_codes
+    from tools.labelled_encoders import load_labelled_encoder
+
+    torch_device = resolve_device(device)
+    encoder = load_labelled_encoder(model.folder, model.family, torch_device)
+    means, logvars, factors = encode_labelled_sample(
+        encoder.encode, encoder.latent_dim, n_images, seed, torch_device, dataset=encoder.dataset, with_factors=True)
+    truth = ground_truth_from_codes(means, logvars, factors, dataset=encoder.dataset,
+                                    aggregate_reference=encoder.aggregate_reference)
+    return MeasuredTruth(truth=truth, dataset=encoder.dataset, method=f"labels, through the {model.family}'s encoder",
+                         n_images=n_images, seed=seed, codes=means, factors=factors)
+
+
+Measure = Callable[[LabelledModel, int, int, "str | None"], MeasuredTruth]
+MEASURES: dict[str, Measure] = {"vae": truth_from_encoder, "csvae": truth_from_encoder}
+
+
+def measure_ground_truth(model: LabelledModel, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
+    """Step 2: the family's measure on a labelled sample of n_images drawn with `seed`; the
+    models run on `device` (None or "auto": CUDA when present)."""
+    return MEASURES[model.family](model, n_images, seed, device)
