@@ -20,7 +20,10 @@ class TrainSettings:
     """steps: optimiser steps (stops earlier when max_minutes runs out); batch_size: images per
     step; lr: Adam learning rate; seed: seeds data and initialisation; save_every_minutes:
     checkpoint cadence; kl_warmup_steps: steps over which the KL weight rises linearly from 0 to
-    1 (0: no annealing); threads: torch CPU threads (0 leaves torch's default)."""
+    1 (0: no annealing); threads: torch CPU threads (0 leaves torch's default).
+    capacity_max: nats of KL the code is pushed towards under capacity control (Burgess et al.
+    2018; None: off), raised linearly from capacity_start to capacity_max over capacity_steps;
+    capacity_gamma: the weight of |KL - C| (tools/vae_losses.py)."""
 
     steps: int = 100_000
     batch_size: int = 256
@@ -29,8 +32,21 @@ class TrainSettings:
     max_minutes: float = 60.0
     save_every_minutes: float = 10.0
     kl_warmup_steps: int = 0
+    capacity_max: float | None = None
+    capacity_start: float = 0.0
+    capacity_steps: int = 10_000
+    capacity_gamma: float = 1000.0
     threads: int = 0
     device: str = "cpu"
+
+
+def capacity_at(settings: TrainSettings, step: int) -> float | None:
+    """The capacity C (nats) at 1-based `step`: linear from capacity_start to capacity_max over
+    capacity_steps, then flat; None when capacity control is off."""
+    if settings.capacity_max is None:
+        return None
+    fraction = min(1.0, step / max(1, settings.capacity_steps))
+    return settings.capacity_start + (settings.capacity_max - settings.capacity_start) * fraction
 
 
 def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progress: bool = True,
@@ -80,6 +96,7 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
             logits, x, z, mean, logvar, loss=config.loss, beta=config.beta,
             dataset_size=config.dataset_size, tc_estimator=config.tc_estimator,
             kl_weight=min(1.0, step / settings.kl_warmup_steps) if settings.kl_warmup_steps else 1.0,
+            capacity=capacity_at(settings, step), capacity_gamma=settings.capacity_gamma,
         )
         optimiser.zero_grad(set_to_none=True)
         terms.loss.backward()
@@ -91,6 +108,8 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
                        "kl": f"{terms.kl.item():.1f}"}
             if terms.total_correlation is not None:
                 postfix["tc"] = f"{terms.total_correlation.item():.2f}"
+            if settings.capacity_max is not None:
+                postfix["C"] = f"{capacity_at(settings, step):.1f}"
             bar.set_postfix(postfix, refresh=False)
         bar.update(1)
         elapsed = time.monotonic() - start

@@ -1,5 +1,6 @@
 """Objectives for tools/vae.py: VAE (Kingma & Welling 2014), beta-VAE (Higgins et al. 2017) and
-beta-TCVAE (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
+beta-TCVAE (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs"), optionally under
+capacity control (Burgess et al. 2018, "Understanding disentangling in beta-VAE", eq. 8).
 
 All losses are per-example means over the batch, in nats. The reconstruction term is the
 Bernoulli negative log-likelihood summed over pixels.
@@ -88,14 +89,25 @@ def vae_loss(
     dataset_size: int,
     tc_estimator: str = "mss",
     kl_weight: float = 1.0,
+    capacity: float | None = None,
+    capacity_gamma: float = 1000.0,
 ) -> LossTerms:
     """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D).
 
     kl_weight in [0, 1] scales every KL term (KL annealing, Bowman et al. 2016): training starts
     near an autoencoder so the encoder leaves the "mean image" plateau of sparse data such as
-    dSprites, then the full objective takes over."""
+    dSprites, then the full objective takes over.
+
+    capacity C (nats, None: off): the KL term becomes capacity_gamma * |KL - C| (Burgess et al.
+    2018, eq. 8; gamma 1000 there), so the code is pushed to carry C nats; raised slowly, it lets
+    the factors in one at a time, largest reconstruction gain first. For beta_tcvae the total
+    correlation keeps its extra weight: recon + gamma |KL - C| + (beta - 1) TC, since
+    KL = MI + TC + dimension-wise KL."""
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
     kl = kl_to_standard_normal(mean, logvar).sum(1).mean()
+    if capacity is not None:
+        return _capacity_loss(recon, kl, z, mean, logvar, loss, beta, dataset_size, tc_estimator,
+                              kl_weight * capacity_gamma * (kl - capacity).abs())
     if loss == "vae":
         return LossTerms(recon + kl_weight * kl, recon, kl)
     if loss == "beta_vae":
@@ -104,4 +116,16 @@ def vae_loss(
         mi, tc, dim_kl = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
         total = recon + kl_weight * (mi.mean() + beta * tc.mean() + dim_kl.mean())
         return LossTerms(total, recon, kl, tc.mean())
+    raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")
+
+
+def _capacity_loss(recon: torch.Tensor, kl: torch.Tensor, z: torch.Tensor, mean: torch.Tensor,
+                   logvar: torch.Tensor, loss: str, beta: float, dataset_size: int, tc_estimator: str,
+                   capacity_term: torch.Tensor) -> LossTerms:
+    """vae_loss under capacity control (see its docstring); capacity_term = gamma |KL - C|."""
+    if loss in ("vae", "beta_vae"):
+        return LossTerms(recon + capacity_term, recon, kl)
+    if loss == "beta_tcvae":
+        _, tc, _ = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
+        return LossTerms(recon + capacity_term + (beta - 1) * tc.mean(), recon, kl, tc.mean())
     raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")

@@ -37,6 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every-minutes", type=float, default=10.0)
     p.add_argument("--kl-warmup-steps", type=int, default=0,
                    help="vae: raise the KL weight linearly from 0 to 1 over this many steps")
+    p.add_argument("--capacity-max", type=float, default=None, metavar="NATS",
+                   help="vae: capacity control (Burgess et al. 2018): push the KL towards C nats, C rising "
+                        "linearly from --capacity-start to this over --capacity-steps")
+    p.add_argument("--capacity-start", type=float, default=0.0, metavar="NATS")
+    p.add_argument("--capacity-steps", type=int, default=10_000)
+    p.add_argument("--capacity-gamma", type=float, default=1000.0, help="weight of |KL - C| (1000 in the paper)")
     p.add_argument("--init-from", help="--family vae: continue from this checkpoint's weights "
                    "(same architecture and dataset; the loss weights may change; new optimiser)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -86,7 +92,13 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
         steps=args.steps, batch_size=batch_size, lr=args.lr, seed=args.seed,
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes,
         kl_warmup_steps=args.kl_warmup_steps, threads=args.threads, device=device,
+        capacity_max=args.capacity_max, capacity_start=args.capacity_start, capacity_steps=args.capacity_steps,
+        capacity_gamma=args.capacity_gamma,
     )
+    if args.capacity_max is not None and not (0 <= args.capacity_start and 0 < args.capacity_max
+                                                 and args.capacity_steps >= 1 and args.capacity_gamma > 0):
+        raise UserError("capacity control needs --capacity-start >= 0, --capacity-max > 0, --capacity-steps >= 1 "
+                        "and --capacity-gamma > 0")
     if args.init_from:
         from tools.model_ref import parse_model_ref
 

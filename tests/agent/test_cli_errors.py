@@ -16,6 +16,7 @@ from agent.cli import main
         (["explain", "--device", "tpu"], "tpu"),
         (["trace", "no-such-run"], "no run 'no-such-run'"),
         (["nonsense"], "invalid choice"),
+        (["train", "--out", "ckpt", "--capacity-max", "-5"], "capacity control needs"),
     ],
 )
 def test_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):

@@ -63,3 +63,38 @@ def test_builtin_checkpoint_loads():
 
     model = load_checkpoint(BUILTIN_MODELS["dsprites-btcvae"].folder)
     assert model.latent_dim == 10 and model.config.loss == "beta_tcvae"
+
+
+def test_capacity_control_pulls_the_kl_towards_capacity():
+    """Burgess et al. 2018 eq. 8: gamma |KL - C|; a few steps on the codes alone move KL to C."""
+    torch.manual_seed(0)
+    x = (torch.rand(16, 1, 8, 8) > 0.8).float()
+    logits = torch.zeros_like(x)
+    mean = (0.1 * torch.randn(16, 3)).requires_grad_()
+    logvar = torch.zeros(16, 3, requires_grad=True)
+    optimiser = torch.optim.Adam([mean, logvar], lr=0.05)
+    for _ in range(200):
+        terms = vae_loss(logits, x, mean, mean, logvar, loss="beta_vae", beta=4.0, dataset_size=1000,
+                         capacity=2.0, capacity_gamma=10.0)
+        optimiser.zero_grad()
+        terms.loss.backward()
+        optimiser.step()
+    assert abs(terms.kl.item() - 2.0) < 0.1
+
+
+def test_capacity_keeps_the_extra_tc_weight_of_beta_tcvae():
+    torch.manual_seed(0)
+    z = torch.randn(8, 3) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    args = (torch.zeros(8, 1, 4, 4), torch.ones(8, 1, 4, 4), z, z, torch.zeros(8, 3))
+    one = vae_loss(*args, loss="beta_tcvae", beta=1.0, dataset_size=100, capacity=1.0)
+    four = vae_loss(*args, loss="beta_tcvae", beta=4.0, dataset_size=100, capacity=1.0)
+    assert torch.isclose(four.loss - one.loss, 3 * four.total_correlation, atol=1e-3)
+    assert torch.isclose(one.loss, one.reconstruction + 1000 * (one.kl - 1.0).abs(), atol=1e-3)
+
+
+def test_capacity_schedule_is_linear_then_flat():
+    from tools.train_vae import TrainSettings, capacity_at
+
+    settings = TrainSettings(capacity_start=10.0, capacity_max=20.0, capacity_steps=100)
+    assert capacity_at(settings, 50) == 15.0 and capacity_at(settings, 500) == 20.0
+    assert capacity_at(TrainSettings(), 50) is None
