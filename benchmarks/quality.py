@@ -7,10 +7,10 @@ appended at its end).
     .venv/bin/python benchmarks/quality.py [--model REF ...] [--file BENCHMARKS.md]
         [--n-images 10000] [--runs-dir runs/quality] [explain settings flags, e.g. --threshold 0.7]
 
-Models: every built-in model `eval` can judge (`labelled_builtin_models`: dsprites-btcvae,
-shapes3d-csvae); a family without a ground-truth measure (the DDPM, until a probe is added to
-tools/model_ground_truth.MEASURES) is left out, and naming it with --model stops with eval's
-one-line error. Targets (issue 6): factor accuracy >= 95% and gating AUC >= 0.95 on every
+Models: every built-in model `eval` can judge (`labelled_builtin_models`: dsprites-btcvae and
+shapes3d-csvae through their encoders, dsprites-ddpm through the factor probe); a family
+without a ground-truth measure (tools/model_ground_truth.MEASURES) is left out, and naming it
+with --model stops with eval's one-line error. Targets (issue 6): factor accuracy >= 95% and gating AUC >= 0.95 on every
 built-in labelled model with the offline describer.
 """
 
@@ -30,8 +30,8 @@ TARGET_ACCURACY, TARGET_AUC = 0.95, 0.95
 
 def labelled_builtin_models() -> list[str]:
     """References of the built-in models `eval` can judge: trained on a labelled dataset, of a
-    family with a ground-truth measure (tools/model_ground_truth.MEASURES: vae, csvae; a family
-    added there, such as a probe for the DDPM, is picked up here without a change). Naming a
+    family with a ground-truth measure (tools/model_ground_truth.MEASURES: vae, csvae, ddpm; a
+    family added there is picked up here without a change). Naming a
     built-in model of another family with --model is the one-line error of `eval`."""
     from tools.builtin_models import BUILTIN_MODELS
     from tools.labelled_datasets import LABELLED_DATASETS

@@ -332,7 +332,9 @@ class DiffusionHSpaceModel:
 def load_ddpm_model(folder: str | Path, device: str | torch.device = "auto", **settings) -> DiffusionHSpaceModel:
     """The protocol model of a DDPM checkpoint folder (tools/ddpm.py save_ddpm), on device
     ("auto": CUDA when present). settings: HSpaceSettings fields to override; a stored shared
-    basis (hspace_basis.safetensors) is used when it matches them."""
+    basis (hspace_basis.safetensors) is used when it matches them. A checkpoint may carry its own
+    defaults in config.json's model.extra["hspace"] (e.g. fewer DDIM steps for a tiny model);
+    `settings` win over them."""
     from tools.ddpm import build_scheduler, load_ddpm
     from tools.device import resolve_device
     from tools.train_ddpm import dataset_factor_names
@@ -340,7 +342,7 @@ def load_ddpm_model(folder: str | Path, device: str | torch.device = "auto", **s
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     unet, config, training = load_ddpm(folder, torch_device)
     unet.requires_grad_(False)
-    hspace = replace(HSpaceSettings(), **settings)
+    hspace = replace(HSpaceSettings(), **{**dict(config.extra or {}).get("hspace", {}), **settings})
     metadata = {"dataset": config.dataset, "factor_names": dataset_factor_names(config.dataset)}
     model = DiffusionHSpaceModel(UNetDenoiser(unet), build_scheduler(config), hspace, name=Path(folder).name,
                                  device=torch_device, metadata=metadata)

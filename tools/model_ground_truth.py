@@ -10,9 +10,12 @@ Steps:
    - vae, csvae: label-derived, from the model's encoder (tools/labelled_encoders.py): render
      and encode a seeded labelled sample, then tools/ground_truth.py on the codes. The codes
      come back too, for DCI and SAP.
-   - any other family (ddpm, sd): a UserError naming the families that have a measure. A
-     family known only by its decoder needs a probe instead of an encoder; add its function to
-     MEASURES, returning a MeasuredTruth (codes may be None: no DCI / SAP then).
+   - ddpm: known only by its decoder, so read by the shipped factor probe of its dataset and
+     image size from traversal images (tools/probe_ground_truth.py): `anchors` anchor codes per
+     direction, over the same range explain traverses (the model's metadata unless the user
+     gives one). No codes, so no DCI / SAP; its "MIG" is the probe's gap statistic.
+   - any other family (sd): a UserError naming the families that have a measure. Add a
+     function to MEASURES, returning a MeasuredTruth (codes may be None: no DCI / SAP then).
 """
 
 from __future__ import annotations
@@ -91,8 +94,10 @@ def labelled_model(model_ref: str) -> LabelledModel:
     return LabelledModel(ref=model_ref, folder=folder, family=family, dataset=dataset)
 
 
-def truth_from_encoder(model: LabelledModel, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
-    """Label-derived ground truth of a model with an encoder (vae, csvae): step 2."""
+def truth_from_encoder(model: LabelledModel, n_images: int, seed: int, device: str | None,
+                       **_probe_options) -> MeasuredTruth:
+    """Label-derived ground truth of a model with an encoder (vae, csvae): step 2. The probe
+    options (anchors, traversal_range) do not apply."""
     from tools.device import resolve_device
     from tools.ground_truth import encode_labelled_sample, ground_truth_from_codes
     from tools.labelled_encoders import load_labelled_encoder
@@ -107,11 +112,33 @@ def truth_from_encoder(model: LabelledModel, n_images: int, seed: int, device: s
                          n_images=n_images, seed=seed, codes=means, factors=factors)
 
 
-Measure = Callable[[LabelledModel, int, int, "str | None"], MeasuredTruth]
-MEASURES: dict[str, Measure] = {"vae": truth_from_encoder, "csvae": truth_from_encoder}
+def truth_from_probe(model: LabelledModel, n_images: int, seed: int, device: str | None,
+                     anchors: int, traversal_range: float | None) -> MeasuredTruth:
+    """Probe-read ground truth of a DDPM's h-space directions (step 2). n_images is the probe's
+    concern only (it was trained on labelled renders); the sample here is `anchors` anchor codes
+    drawn with `seed`, each traversed over [-r, r], r = traversal_range or the model's own."""
+    from tools.ddpm_model import load_ddpm_model
+    from tools.device import resolve_device
+    from tools.labelled_datasets import labelled_dataset
+    from tools.probe_ground_truth import probe_ground_truth
+
+    if anchors < 2:
+        raise UserError(f"--anchors must be at least 2 (the probe's truth compares anchors), got {anchors}")
+    decoder = load_ddpm_model(model.folder, resolve_device(device))
+    truth = probe_ground_truth(decoder, n_anchors=anchors, traversal_range=traversal_range, seed=seed)
+    truth.dataset = model.dataset
+    return MeasuredTruth(truth=truth, dataset=labelled_dataset(model.dataset),
+                         method=f"factor probe on traversal images ({anchors} anchors per direction)",
+                         n_images=anchors, seed=seed)
 
 
-def measure_ground_truth(model: LabelledModel, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
-    """Step 2: the family's measure on a labelled sample of n_images drawn with `seed`; the
-    models run on `device` (None or "auto": CUDA when present)."""
-    return MEASURES[model.family](model, n_images, seed, device)
+Measure = Callable[..., MeasuredTruth]
+MEASURES: dict[str, Measure] = {"vae": truth_from_encoder, "csvae": truth_from_encoder, "ddpm": truth_from_probe}
+
+
+def measure_ground_truth(model: LabelledModel, n_images: int, seed: int, device: str | None,
+                         anchors: int, traversal_range: float | None) -> MeasuredTruth:
+    """Step 2: the family's measure on a labelled sample of n_images drawn with `seed` (a probe:
+    `anchors` traversed anchor codes over [-traversal_range, traversal_range], None: the model's
+    range); the models run on `device` (None or "auto": CUDA when present)."""
+    return MEASURES[model.family](model, n_images, seed, device, anchors=anchors, traversal_range=traversal_range)

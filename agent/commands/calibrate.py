@@ -65,7 +65,7 @@ def raw_certainties(
     from tools.model_ref import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
-    truth = measure_truth(ref, n_images, label_seed, settings.device).truth
+    truth = measure_truth(ref, n_images, label_seed, settings.device, traversal_range=settings.traversal_range).truth
     out = new_run_dir(None, ref, root=runs_dir)
     run_dir = run_explain(RunRequest(model_ref=ref, bias_formula=None, settings=replace(settings, threshold=OPEN_GATE),
                                      out=out, progress="quiet" if quiet else "lines"))

@@ -39,18 +39,21 @@ if TYPE_CHECKING:
 ROC_FILE = "roc.png"
 EVALUATION_FILE = "evaluation.json"
 DEFAULT_LABELLED_IMAGES = 10_000
+DEFAULT_PROBE_ANCHORS = 24
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="explain a labelled model and score the explanations against its labels")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"builtin:NAME or a checkpoint folder with an encoder (vae, csvae), trained on "
-                        f"{', '.join(LABELLED_DATASETS)} (default {DEFAULT_MODEL})")
+                   help=f"builtin:NAME or a checkpoint folder (vae, csvae: through the encoder; ddpm: through a "
+                        f"factor probe), trained on {', '.join(LABELLED_DATASETS)} (default {DEFAULT_MODEL})")
     p.add_argument("--out", type=Path, help="the run folder (default: a new folder under runs/)")
     p.add_argument("--json", action="store_true", help="print the evaluation as one JSON object")
     p.add_argument("--n-images", type=int, default=DEFAULT_LABELLED_IMAGES,
                    help=f"labelled images encoded for the ground truth, DCI and SAP (default {DEFAULT_LABELLED_IMAGES})")
     p.add_argument("--label-seed", type=int, default=0, help="seed of the labelled sample (default 0)")
+    p.add_argument("--anchors", type=int, default=DEFAULT_PROBE_ANCHORS,
+                   help=f"ddpm: anchor codes per direction the factor probe reads (default {DEFAULT_PROBE_ANCHORS})")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_settings_arguments(p)
     p.set_defaults(run=run)
@@ -63,12 +66,14 @@ def labelled_checkpoint(model_ref: str) -> LabelledModel:
     return labelled_model(model_ref)
 
 
-def measure_truth(model_ref: str, n_images: int, seed: int, device: str | None) -> MeasuredTruth:
+def measure_truth(model_ref: str, n_images: int, seed: int, device: str | None,
+                  anchors: int = DEFAULT_PROBE_ANCHORS, traversal_range: float | None = None) -> MeasuredTruth:
     """Step 2's ground truth of the model, measured on a labelled sample of n_images drawn with
-    `seed`; the model runs on `device` (auto: CUDA when present)."""
+    `seed` (a DDPM: `anchors` probed traversals over the range explain uses); the model runs on
+    `device` (auto: CUDA when present)."""
     from tools.model_ground_truth import measure_ground_truth
 
-    return measure_ground_truth(labelled_checkpoint(model_ref), n_images, seed, device)
+    return measure_ground_truth(labelled_checkpoint(model_ref), n_images, seed, device, anchors, traversal_range)
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -164,21 +169,29 @@ def measure_disentanglement(measured: MeasuredTruth) -> dict:
 
 
 def evaluate_model(model_ref: str, settings: Settings, out: Path | None, n_images: int = DEFAULT_LABELLED_IMAGES,
-                   label_seed: int = 0, quiet: bool = False) -> dict:
+                   label_seed: int = 0, quiet: bool = False, anchors: int = DEFAULT_PROBE_ANCHORS) -> dict:
     """The whole evaluation of one model (module docstring, steps 1-5); returns the JSON-ready
     summary that `eval --json` prints. settings: agent.settings.Settings for the explain run."""
     from agent.run import RunRequest, run_explain
     from tools.model_ref import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
-    labelled_checkpoint(ref)  # a model eval cannot judge is refused before any work
-    _say(quiet, f"latent-explainer: measuring the ground truth of {ref} on {n_images} labelled images")
-    measured = measure_truth(ref, n_images, label_seed, settings.device)
+    family = labelled_checkpoint(ref).family  # a model eval cannot judge is refused before any work
+    sample = f"{anchors} probed traversals per direction" if family == "ddpm" else f"{n_images} labelled images"
+    _say(quiet, f"latent-explainer: measuring the ground truth of {ref} on {sample}")
+    measured = measure_truth(ref, n_images, label_seed, settings.device, anchors, settings.traversal_range)
     truth = measured.truth
     disentanglement = measure_disentanglement(measured)
     run_dir = run_explain(RunRequest(model_ref=ref, bias_formula=None, settings=settings, out=out,
                                      progress="quiet" if quiet else "lines"))
     return evaluate_run(run_dir, truth, ref, disentanglement)
+
+
+def _sample_words(ground_truth: dict) -> str:
+    """What the truth was measured on, in words: labelled images, or a probe's traversals."""
+    if str(ground_truth.get("method", "")).startswith("factor probe"):
+        return f"{ground_truth['method']}; MIG is the probe's gap statistic"
+    return f"{ground_truth['n_images']} labelled {ground_truth.get('dataset', '')} images"
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -214,7 +227,7 @@ def format_report(summary: dict, width: int = 70) -> str:
         f"({summary['similarity_measure']})",
         f"disentanglement  MIG {_number(summary['mig'])}, DCI D {_number(dci.get('disentanglement'))} "
         f"C {_number(dci.get('completeness'))} I {_number(dci.get('informativeness'))}, SAP {_number(summary['sap'])} "
-        f"({summary['ground_truth']['n_images']} labelled {summary['ground_truth'].get('dataset', '')} images)",
+        f"({_sample_words(summary['ground_truth'])})",
         f"text (n={text['n']})       BLEU-4 {_number(text['bleu4'])}, ROUGE-L {_number(text['rouge_l'])}, "
         f"METEOR {_number(text['meteor'])} (exact+stem), embedding {_number(text['embedding'])}",
         f"files            {Path(summary['run_dir']) / ROC_FILE}, {EVALUATION_FILE}, report.html",
@@ -226,6 +239,6 @@ def run(args: argparse.Namespace) -> int:
     from agent.commands.explain import settings_from_args
 
     settings = settings_from_args(args)
-    summary = evaluate_model(args.model, settings, args.out, args.n_images, args.label_seed, args.quiet)
+    summary = evaluate_model(args.model, settings, args.out, args.n_images, args.label_seed, args.quiet, args.anchors)
     print(json.dumps(summary, indent=2) if args.json else format_report(summary))
     return 0

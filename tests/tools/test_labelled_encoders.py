@@ -49,7 +49,7 @@ def test_csvae_encoder_uses_the_explain_runs_layout(checkpoint):
 
 def test_ground_truth_of_a_csvae_recovers_each_attributes_factor(checkpoint):
     model = LabelledModel(ref=str(checkpoint), folder=checkpoint, family="csvae", dataset="shapes3d")
-    measured = measure_ground_truth(model, n_images=600, seed=0, device="cpu")
+    measured = measure_ground_truth(model, n_images=600, seed=0, device="cpu", anchors=24, traversal_range=None)
     truth = measured.truth
     assert truth.dataset == "shapes3d" and len(truth.latents) == 8
     for i, name in enumerate(SHAPES3D_ATTRIBUTES):
@@ -63,14 +63,13 @@ def test_ground_truth_of_a_csvae_recovers_each_attributes_factor(checkpoint):
 def test_labelled_model_reads_family_and_dataset(checkpoint, tmp_path):
     assert labelled_model(str(checkpoint)) == LabelledModel(str(checkpoint), checkpoint, "csvae", "shapes3d")
     assert labelled_model("builtin:shapes3d-csvae").family == "csvae"
-    ddpm = tmp_path / "ddpm"
-    ddpm.mkdir()
-    (ddpm / "config.json").write_text(json.dumps({"family": "ddpm", "model": {"dataset": "dsprites"}}))
-    (ddpm / "model.safetensors").write_bytes(b"")  # never read: the family is refused first
-    with pytest.raises(UserError, match=r"no ground truth for ddpm models yet .*families vae, csvae"):
-        labelled_model(str(ddpm))
-    with pytest.raises(UserError, match="no ground truth for ddpm models yet"):
-        labelled_model("builtin:dsprites-ddpm")
+    assert labelled_model("builtin:dsprites-ddpm").family == "ddpm"
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (sd / "config.json").write_text(json.dumps({"family": "sd", "model": {"dataset": "dsprites"}}))
+    (sd / "model.safetensors").write_bytes(b"")  # never read: the family is refused first
+    with pytest.raises(UserError, match=r"no ground truth for sd models yet .*families vae, csvae, ddpm"):
+        labelled_model(str(sd))
     digits = save_csvae(tiny_csvae(dataset="digits"), tmp_path / "digits")
     with pytest.raises(UserError, match="trained on dataset 'digits'; eval measures ground truth only for"):
         labelled_model(str(digits))
