@@ -15,8 +15,14 @@ Steps (`describe_traversal`):
    e.g. with an object present): its span (max - min; for colours and forms the largest
    distance between two frames), its net change (last - first) and its jitter (robust spread
    of second differences, which a smooth or step-like change leaves near zero).
-   strength = span / max(JND, jitter): the change in just-noticeable differences (JND, one per
-   quantity, in the quantity's unit), discounted when the sequence is noisy.
+   strength = (span - noise floor) / max(JND, jitter): the change in just-noticeable
+   differences (JND, one per quantity, in the quantity's unit), discounted when the sequence
+   is noisy. The noise floor of the object's visibility, position, size, rotation, shape and
+   the brightness is NOISE_SPAN x the median, over the anchor's frames with an object, of how
+   far the frame's own pixel noise moves the quantity (tools/measurement_noise.py): a grainy
+   frame's ragged outline changes form by itself; a clean one's floor is 0. With a floor, the
+   one frame that widens the span most may also do so by up to the floor unopposed (a lone
+   grainy frame can stand out; a change must show in two frames).
    monotonic = |net| >= 0.9 span; the direction word comes from the sign of net when
    |net| >= span / 2, otherwise the change is "back and forth". Quantities: the object's
    visibility, position, size (log area), rotation (tracked through the phase of its
@@ -59,6 +65,7 @@ import numpy as np
 
 from agent.errors import UserError
 from tools.colour_names import name_colours, rgb_to_hsv
+from tools.measurement_noise import noise_spread
 from tools.measurements import FORM_SCALE, LUMA, FrameMeasurements, form_distance, frames_to_numpy, measure_batch
 from tools.scene_layout import room_frames
 
@@ -69,6 +76,7 @@ VISIBLE_PIXEL_CHANGE = 0.002  # mean absolute pixel change (values in [0, 1]) be
 REPORT_FLOOR = 0.5  # strength (in JND) from which a change is listed
 SECOND_FLOOR = 1.5  # strength a second change needs to be named
 SECOND_RATIO = 0.4  # ... and its strength relative to the first
+NOISE_SPAN = 2.5  # multiple of a frame's noise spread (tools/measurement_noise.py) that grain alone can span
 MONOTONIC_SHARE = 0.9  # |net| / span from which a change counts as monotonic
 ROTATION_SHAPE_LIMIT = 3.0  # form distance between neighbouring frames above which a rotation step is not measured
 MIN_ROTATION_SYMMETRY = 0.08  # median symmetry strength an object needs for its rotation to be measured
@@ -231,6 +239,7 @@ def describe_traversal(
     visible = from_first.max(axis=1) >= visible_floor
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
     rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
+    noise = noise_spread(flat32, batch)
 
     samples: list[AnchorDescription] = []
     measured: list[dict[str, tuple[Change, float]]] = []
@@ -242,7 +251,7 @@ def describe_traversal(
             named_per_anchor.append(set())
             continue
         index = np.arange(a * steps, (a + 1) * steps)
-        changes = _anchor_changes(batch, index, coloured, room=bool(rooms[index].mean() >= ROOM_SHARE))
+        changes = _anchor_changes(batch, index, coloured, room=bool(rooms[index].mean() >= ROOM_SHARE), noise=noise)
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
         unsteady = coloured and _outline_unsteady(batch, index)
@@ -265,20 +274,33 @@ def _is_coloured(batch: FrameMeasurements) -> bool:
 
 
 def _anchor_changes(
-    batch: FrameMeasurements, index: np.ndarray, coloured: bool, room: bool = False
+    batch: FrameMeasurements,
+    index: np.ndarray,
+    coloured: bool,
+    room: bool = False,
+    noise: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
     quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
-    (ROOM_SUBJECTS name the background regions)."""
+    (ROOM_SUBJECTS name the background regions). noise: per outline quantity, how far each
+    frame's pixel noise moves it ((N,) over the batch, tools/measurement_noise.py)."""
     present = batch.present[index]
     out: dict[str, tuple[Change, float]] = {}
+
+    def floor(quantity: str) -> float:
+        """NOISE_SPAN x the median noise spread of the quantity over the frames with an object."""
+        if noise is None or not present.any():
+            return 0.0
+        spread = noise[quantity][index[present]]
+        spread = spread[~np.isnan(spread)]
+        return NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
 
     def add(quantity: str, trend: _Trend | None, phrase: str) -> None:
         if trend is not None:
             subject = ROOM_SUBJECTS.get(quantity, "") if room else ""
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
-    visibility = _trend(batch.foreground_contrast[index], JND["visibility"])
+    visibility = _trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
     if visibility is not None and present.any():
         add("visibility", visibility, _visibility_phrase(visibility, present))
 
@@ -295,11 +317,11 @@ def _anchor_changes(
             ("gets bigger", "gets smaller", "changes size back and forth"),
         ),
     ):
-        trend = _trend(np.where(present, values, np.nan), JND[quantity])
+        trend = _trend(np.where(present, values, np.nan), JND[quantity], floor(quantity))
         if trend is not None:
             add(quantity, trend, _direction_word(trend, words))
 
-    rotation = _rotation_trend(batch, index)
+    rotation = _rotation_trend(batch, index, None if noise is None else noise["rotation"])
     if rotation is not None:
         add(
             "rotation",
@@ -308,7 +330,7 @@ def _anchor_changes(
         )
 
     forms = batch.form[index] / FORM_SCALE
-    shape = _trend(forms, JND["shape"])
+    shape = _trend(forms, JND["shape"], floor("shape"))
     if shape is not None:
         add("shape", shape, _shape_phrase(batch.shape_name[index][present]))
 
@@ -332,7 +354,7 @@ def _anchor_changes(
             continue
         background = np.where(np.isnan(background), obj, background)
         at_mean_area = background + mean_area * np.where(np.isnan(obj), 0.0, obj - background)
-        trend = _trend(at_mean_area, JND[quantity])
+        trend = _trend(at_mean_area, JND[quantity], floor(quantity) if quantity == "brightness" else 0.0)
         if trend is not None:
             add(quantity, trend, _direction_word(trend, words))
 
@@ -416,27 +438,35 @@ def _where(frames: np.ndarray) -> str:
     return names[row][column]
 
 
-def _trend(sequence: np.ndarray, jnd: float) -> _Trend | None:
+def _trend(sequence: np.ndarray, jnd: float, noise_floor: float = 0.0) -> _Trend | None:
     """Change of a sequence (K,) or (K, D) along the traversal, NaN frames skipped; None with
-    fewer than two defined frames. Vectors are compared by Euclidean distance."""
+    fewer than two defined frames. Vectors are compared by Euclidean distance. noise_floor:
+    the span the frames' own noise can make (same unit), taken off the span for the strength.
+    One grainy frame can also stand out alone: the frame that widens the span most may do so
+    by up to noise_floor before it counts (a change must show in two frames to beat the grain;
+    with a floor of 0, as on clean frames, the span is the span)."""
     sequence = np.asarray(sequence, dtype=np.float64)
     vectors = sequence.reshape(len(sequence), -1)
     vectors = vectors[~np.isnan(vectors).any(axis=1)]
     if len(vectors) < 2:
         return None
+    distances = np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(axis=2))  # (K, K)
+    span = float(distances.max())
     if vectors.shape[1] == 1:
-        scalars = vectors[:, 0]
-        span = float(scalars.max() - scalars.min())
-        net = float(scalars[-1] - scalars[0])
+        net = float(vectors[-1, 0] - vectors[0, 0])
         net_size = abs(net)
     else:
-        span = float(np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(axis=2)).max())
-        net = net_size = float(np.sqrt(((vectors[-1] - vectors[0]) ** 2).sum()))
+        net = net_size = float(distances[0, -1])
     jitter = 0.0
     if len(vectors) >= 4:
         second = np.sqrt((np.diff(vectors, n=2, axis=0) ** 2).sum(axis=1))
         jitter = float(np.median(second)) / np.sqrt(6.0)  # a second difference of white noise has sqrt(6) x its spread
-    strength = span / max(jnd, jitter)
+    counted = span
+    if noise_floor > 0 and len(vectors) >= 3:
+        others = ~np.eye(len(vectors), dtype=bool)
+        without_one = min(float(distances[others[k]][:, others[k]].max()) for k in range(len(vectors)))
+        counted = max(without_one, span - noise_floor)
+    strength = max(counted - noise_floor, 0.0) / max(jnd, jitter)
     direction = 0
     if span > 0 and net_size >= 0.5 * span:
         direction = 1 if net >= 0 else -1
@@ -449,7 +479,7 @@ def _direction_word(trend: _Trend, words: tuple[str, str, str]) -> str:
     return words[0] if trend.direction > 0 else words[1] if trend.direction < 0 else words[2]
 
 
-def _rotation_trend(batch: FrameMeasurements, index: np.ndarray) -> _Trend | None:
+def _rotation_trend(batch: FrameMeasurements, index: np.ndarray, noise: np.ndarray | None = None) -> _Trend | None:
     """Cumulative rotation (degrees, counterclockwise) along one anchor's traversal.
 
     1. Keep frames with an object; pick the symmetry order n with the largest median strength
@@ -457,7 +487,9 @@ def _rotation_trend(batch: FrameMeasurements, index: np.ndarray) -> _Trend | Non
     2. A step between neighbouring kept frames is measured when both show that symmetry
        (strength >= half the median) and the form barely changes (a shape change is not a
        rotation): the phase difference of c_n wrapped to (-pi, pi], divided by n.
-    3. The cumulative sum of the steps is the rotation sequence."""
+    3. The cumulative sum of the steps is the rotation sequence; its noise floor is NOISE_SPAN x
+       the median over the kept frames of how far pixel noise moves the angle of order n
+       (noise: (N, 4) over the batch, tools/measurement_noise.py)."""
     present = batch.present[index]
     kept = index[present]
     if len(kept) < 2:
@@ -474,7 +506,12 @@ def _rotation_trend(batch: FrameMeasurements, index: np.ndarray) -> _Trend | Non
     same_form = form_distance(batch.form[kept[1:]], batch.form[kept[:-1]]) <= ROTATION_SHAPE_LIMIT
     usable = strong[1:] & strong[:-1] & same_form
     angles = np.concatenate([[0.0], np.cumsum(np.where(usable, np.degrees(step) / order, 0.0))])
-    return _trend(angles, JND["rotation"])
+    noise_floor = 0.0
+    if noise is not None:
+        spread = noise[kept, order_index]
+        spread = spread[~np.isnan(spread)]
+        noise_floor = NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
+    return _trend(angles, JND["rotation"], noise_floor)
 
 
 def _visibility_phrase(trend: _Trend, present: np.ndarray) -> str:

@@ -25,20 +25,35 @@ Steps (`measure_batch`):
    the core (d >= 3L / 4) gives the object's colour. In colour frames the hard mask is opened
    (3x3): spurs under 3 pixels thick, where a blurred floor-wall edge meets the object, are
    not the object, and the soft weights and the core keep only pixels within one pixel of it.
-3. Geometry from the soft weights: centroid, area, second moments (principal axis, elongation,
+   Specks of grain are not the object: 8-connected pieces of the mask with at most
+   SPECK_PIXELS pixels, under SPECK_SHARE of the largest piece's, whose contrast (highest d)
+   stays under SPECK_SIGMAS x the frame's pixel noise (step 6). They leave the mask, and the
+   soft weights keep only pixels near the pieces that stay. A clean frame has none (its
+   pixel noise is about 0).
+3. Geometry from the soft weights: centroid and area of all the pieces; of the largest piece
+   (step 4, the soft weights near it) the second moments (principal axis, elongation,
    compactness, Hu's first two invariants) and complex moments c_n = sum w z^n (z = x + iy
-   about the centroid, y up) for n = 2, 3, 4 plus c_1 = sum w |z|^2 z. |c_n| normalised is the
+   about its centroid, y up) for n = 2, 3, 4 plus c_1 = sum w |z|^2 z. |c_n| normalised is the
    strength of n-fold symmetry; arg(c_n) / n is a rotation angle modulo 360 / n degrees that
    exists for shapes with no principal axis: squares (n = 4), dSprites' heart (strongest at
    n = 3). The frame's rotation angle uses its strongest order.
-4. Form from the hard mask: bounding box, extent, solidity (pixel count over the convex hull
-   of the pixel centres, grown by half a pixel; the hull from the support function in 32
-   directions of the rows' end pixels); a shape name (square, ellipse, heart, circle) when
-   the form is close to a prototype (dSprites' shapes and the disc).
+4. Form of the object's largest piece (of the hard mask; parts up to two pixels apart are
+   one piece): the form vector's elongation, compactness and symmetries (step 3), its solidity
+   (pixel count over the convex hull of the pixel centres, grown by half a pixel; the hull from
+   the support function in 32 directions of the rows' end pixels); a shape name (square,
+   ellipse, heart, circle) when the form is close to a prototype (dSprites' shapes and the
+   disc). Two blobs have no shape or rotation together: their joint moments swing with the
+   pieces' sizes and spacing. The bounding box and extent are the whole mask's.
 5. Colours: border (median), centre, top and bottom quarters and the background (mask
    excluded), the object (core) and the top third of the object (a portrait's hair), each with a common name (tools/colour_names.py); global
    brightness (mean luma), contrast (std of luma), saturation (mean HSV saturation) and hue
    (of the mean colour, which is the chroma-weighted circular mean of the pixels' hues).
+6. Pixel noise: the robust spread (median absolute deviation / 0.6745) of each pixel's
+   difference from the mean of its four neighbours over the background away from the object,
+   divided by sqrt(1.25) (that difference of white noise of spread s has spread sqrt(1.25) s);
+   the RMS over colour channels. Smooth shading and clean renders give about 0; a diffusion
+   model's grainy background gives its grain (tools/measurement_noise.py uses it). Measured
+   before the specks of step 2 are dropped, away from every piece of the mask.
 
 Angles are in degrees, counterclockwise as a person sees it (image y grows downward; the
 moments use y up). Positions and sizes are fractions of the image width / height.
@@ -61,10 +76,16 @@ PALETTE_MIN_SHARE = 0.1  # border share a palette colour needs to count as backg
 BLEND_TOLERANCE = 0.15  # distance to a palette colour under which a pixel belongs to that background region
 SHADOW_DEPTH = 0.45  # the darkest shade of a coloured background still taken for it (a cast shadow: 3DShapes' is 0.55)
 SHADOW_MIN_SATURATION = 0.3  # saturation a palette colour needs for its darker shades to count as background
+NOISE_MIN_PIXELS = 64  # background pixels needed to estimate the pixel noise (fewer: taken as 0)
+SPECK_SHARE = 0.25  # a piece of the mask under this share of the largest piece's pixels,
+SPECK_PIXELS = 16  # of at most this many pixels (grain makes specks of a few) and ...
+SPECK_SIGMAS = 6.0  # ... whose contrast stays under this many times the pixel noise is a speck of grain
 MERGE_DISTANCE = 0.075  # palette colours closer than this are one colour
 HULL_DIRECTIONS = 32
 KMEANS_STEPS = 5
 MIN_SYMMETRY = 0.05  # symmetry strength below which a form has no usable rotation angle
+# Moment quantities of the object's largest piece (the others: of all its pieces, step 3).
+_PIECE_GEOMETRY = ("orientation_deg", "elongation", "compactness", "hu1", "hu2", "symmetry", "symmetry_phase")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 # Form vector: (log elongation, solidity, compactness, s1, s3, s4), each divided by the spread
@@ -105,6 +126,7 @@ class FrameMeasurements:
     object_saturation: np.ndarray
     background_saturation: np.ndarray
     foreground_contrast: np.ndarray
+    noise_level: np.ndarray
     present: np.ndarray
     area: np.ndarray
     centroid_x: np.ndarray
@@ -134,6 +156,7 @@ class FrameMeasurements:
             "object_luminance": self.object_luminance,
             "background_luminance": self.background_luminance,
             "foreground_contrast": self.foreground_contrast,
+            "noise_level": self.noise_level,
             "object_present": self.present.astype(np.float32),
             "area_fraction": self.area,
             "centroid_x": self.centroid_x,
@@ -208,19 +231,33 @@ def measure_batch(frames: np.ndarray) -> FrameMeasurements:
         mask = _opening(mask)
         weights = weights * _max_filter(mask.astype(np.float32), 1)
         core = core & mask
+    noise_level = _pixel_noise(colour_planes, _max_filter(mask.astype(np.float32), border + 1) > 0.5)
+    grainy = np.flatnonzero(SPECK_SIGMAS * noise_level > PRESENCE_FLOOR)  # only there can grain make a piece
+    if len(grainy):  # specks are background; every weight lies within border + 1 of the mask
+        object_mask = mask[grainy] & ~_specks(mask[grainy], distance[grainy], SPECK_SIGMAS * noise_level[grainy])
+        weights[grainy] *= _max_filter(object_mask.astype(np.float32), border + 1)
+        mask[grainy] = object_mask
+        core[grainy] &= object_mask
+    labels, counts = _pieces(mask, join=True)
+    piece = (labels == counts.argmax(axis=1)[:, None, None]) & mask  # the largest piece (label 0 is off the mask)
 
-    # 3. Moments of the soft weights.
+    # 3. Moments of the soft weights: position and area of all pieces, the rest of the largest.
     geometry = _moment_geometry(weights)
+    several = (piece != mask).reshape(n, -1).any(axis=1)
+    if several.any():  # the soft weights near the largest piece
+        own = _moment_geometry(weights[several] * _max_filter(piece[several].astype(np.float32), border + 1))
+        for key in _PIECE_GEOMETRY:
+            geometry[key][several] = own[key]
 
-    # 4. Form of the hard mask.
-    hull = _convex_hull_area(mask)
+    # 4. Form of the largest piece of the hard mask.
+    hull = _convex_hull_area(piece)
+    piece_area = piece.reshape(n, -1).sum(axis=1).astype(np.float32)
     mask_area = mask.reshape(n, -1).sum(axis=1).astype(np.float32)
     bbox = _bounding_box(mask)
     bbox_area = (bbox[:, 2] - bbox[:, 0]) * width * (bbox[:, 3] - bbox[:, 1]) * height
     with np.errstate(invalid="ignore", divide="ignore"):
-        solidity = np.minimum(mask_area / hull, 1.0)
+        solidity = np.minimum(piece_area / hull, 1.0)
         extent = mask_area / bbox_area
-    with np.errstate(divide="ignore"):
         log_elongation = np.log(geometry["elongation"])
     form = np.stack(
         [
@@ -291,6 +328,7 @@ def measure_batch(frames: np.ndarray) -> FrameMeasurements:
         object_saturation=obj[:, 4],
         background_saturation=back[:, 4],
         foreground_contrast=contrast_max.astype(np.float32),
+        noise_level=noise_level,
         present=present,
         area=geometry["area"],
         centroid_x=geometry["centroid_x"],
@@ -549,6 +587,68 @@ def _dominant_rotation(symmetry: np.ndarray, phase: np.ndarray) -> tuple[np.ndar
     angle = np.mod(np.degrees(phase[np.arange(len(phase)), order_index]) / order, 360.0 / order)
     undefined = strength < MIN_SYMMETRY
     return np.where(undefined, np.nan, angle).astype(np.float32), np.where(undefined, 0, order)
+
+
+def _pixel_noise(planes: np.ndarray, near_object: np.ndarray) -> np.ndarray:
+    """Spread of white pixel noise in (N, C, H, W) frames, from the pixels outside near_object
+    (N, H, W) (module docstring, step 6) -> (N,); 0 where fewer than NOISE_MIN_PIXELS remain."""
+    n, channels = planes.shape[:2]
+    padded = np.pad(planes, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    neighbours = padded[:, :, :-2, 1:-1] + padded[:, :, 2:, 1:-1] + padded[:, :, 1:-1, :-2] + padded[:, :, 1:-1, 2:]
+    residual = np.abs(planes - 0.25 * neighbours)
+    level = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        outside = ~near_object[i]
+        if outside.sum() < NOISE_MIN_PIXELS:
+            continue
+        spreads = np.median(residual[i][:, outside], axis=1) / (0.6745 * np.sqrt(1.25))  # (C,)
+        level[i] = np.sqrt(np.mean(spreads**2))
+    return level
+
+
+def _specks(mask: np.ndarray, distance: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Specks of grain in boolean masks (N, H, W) -> (N, H, W) bool: the 8-connected pieces of
+    at most SPECK_PIXELS pixels, under SPECK_SHARE of the largest piece's, whose highest
+    distance to the background (distance (N, H, W)) stays under `reach` (N,), the contrast the
+    frame's grain can reach."""
+    n = len(mask)
+    labels, counts = _pieces(mask, join=False)
+    peak = np.zeros(counts.shape, dtype=np.float32)
+    rows = np.repeat(np.arange(n), labels[0].size)
+    np.maximum.at(peak, (rows, labels.ravel()), distance.reshape(-1).astype(np.float32))
+    small = (counts <= SPECK_PIXELS) & (counts < SPECK_SHARE * counts.max(axis=1, keepdims=True))
+    speck = small & (peak < reach[:, None])
+    speck[:, 0] = False
+    return np.take_along_axis(speck, labels.reshape(n, -1), axis=1).reshape(mask.shape)
+
+
+def _pieces(mask: np.ndarray, join: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The 8-connected pieces of boolean masks (N, H, W), parts up to two pixels apart being
+    one piece when `join` (the half-maximum level splits a face's dark hair from its lighter
+    skin, not the background) -> labels (N, H, W) int32 (0 off the mask) and counts
+    (N, H W + 1): the mask pixels of each label (counts[:, 0] = 0).
+
+    1. Grow the mask by one pixel (3x3) when joining; label each pixel of the grown mask with
+       its own number; repeat: each pixel takes the largest label in its 3x3 neighbourhood
+       within the grown mask, until no label changes (each 8-connected piece ends with one
+       label; only the frames still changing are updated).
+    2. Keep the labels on the mask; count the pixels of each label per frame."""
+    n, height, width = mask.shape
+    grown_mask = _max_filter(mask.astype(np.float32), 1) > 0.5 if join else mask
+    numbers = np.arange(1, height * width + 1, dtype=np.int32).reshape(height, width)
+    labels = np.where(grown_mask, numbers[None], 0).astype(np.int32)
+    changing = np.flatnonzero(mask.reshape(n, -1).any(axis=1))
+    while len(changing):
+        grown = np.where(grown_mask[changing], _max_filter(labels[changing], 1), 0)
+        moved = (grown != labels[changing]).reshape(len(changing), -1).any(axis=1)
+        labels[changing] = grown
+        changing = changing[moved]
+    labels = np.where(mask, labels, 0)
+    slots = height * width + 1
+    offsets = (np.arange(n, dtype=np.int64) * slots)[:, None]
+    counts = np.bincount((labels.reshape(n, -1) + offsets).ravel(), minlength=n * slots).reshape(n, slots)
+    counts[:, 0] = 0
+    return labels, counts
 
 
 def _convex_hull_area(mask: np.ndarray) -> np.ndarray:

@@ -130,6 +130,44 @@ def test_background_brightening_on_grey_frames():
     assert set(texts(describe_traversal(frames, VALUES))) == {"The image gets brighter."}
 
 
+def grainy(frames: np.ndarray, size: int, sigma: float = 0.04, seed: int = 3) -> np.ndarray:
+    """dSprites frames (A, K, 1, 64, 64) as a briefly trained diffusion model draws them: a grey
+    object (0.85) on a grey background (0.3), at `size` pixels (32: 2x2 means), with fresh
+    Gaussian grain of spread `sigma` in every frame."""
+    if size == 32:
+        frames = frames.reshape(*frames.shape[:3], 32, 2, 32, 2).mean(axis=(4, 6))
+    noise = np.random.default_rng(seed).normal(0.0, sigma, frames.shape)
+    return np.clip(0.3 + 0.55 * frames + noise, 0.0, 1.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_grain_on_one_fixed_render_is_not_a_shape_change(size):
+    """Only the grain changes from frame to frame: the ragged outline's form moves by itself,
+    and no more than the frame's own noise moves it (tools/measurement_noise.py)."""
+    description = describe_traversal(grainy(traversal(None, blurred=True), size), VALUES)
+    for sample in description.samples:
+        assert sample.visible_change
+        assert sample.text == "The image changes slightly all over.", [(c.quantity, c.strength) for c in sample.changes]
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_square_to_ellipse_under_the_same_grain_is_a_shape_change(size):
+    description = describe_traversal(grainy(traversal("shape", [0] * 6 + [1] * 5, blurred=True), size), VALUES)
+    named = [text for text in texts(description) if "changes shape" in text]
+    assert len(named) >= 4, texts(description)
+    assert description.measurements["most_common_text"] == "The object changes shape from a square to an ellipse."
+
+
+def test_a_second_blob_growing_apart_is_not_a_shape_change():
+    """A diffusion sample may hold a second, smaller blob: the object's form is that of its
+    largest piece, so the second blob's growth moves the centre of mass but changes no shape."""
+    main = sprites([[2, 5, 0, 8, 8]] * K)
+    second = sprites([[1, scale, 0, 28, 28] for scale in spread(0, 5)])
+    description = describe_traversal(gaussian_blur(np.maximum(main, second))[None], VALUES)
+    assert description.samples[0].text == "The object moves from left to right and downward."
+    assert "shape" not in {change.quantity for change in description.samples[0].changes}
+
+
 def scene_traversal(make, blurred: bool) -> np.ndarray:
     """(A, K, 3, 64, 64) coloured scenes: make(anchor, t) -> (3, 64, 64) for t in [0, 1]."""
     backgrounds = [(BLUE, YELLOW), (GREEN, PURPLE), (YELLOW, BLUE), (PURPLE, GREEN)]
