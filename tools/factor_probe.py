@@ -16,7 +16,7 @@ Architecture (`FactorProbe`), for images (B, C, S, S) in [0, 1] with S a multipl
    - folded_angle (dSprites orientation): a (cos, sin) pair per value of the factor `fold_by`
      (shape) of the angle 2 pi (index mod P) / P, P the shape's rotational period in label steps
      (a square repeats every 10 of the 40 steps, an ellipse every 20, a heart every 40; see
-     tools/ground_truth.py ORIENTATION_PERIOD), trained with squared error on the true shape's
+     tools/labelled_datasets.py ORIENTATION_PERIOD), trained with squared error on the true shape's
      pair; read with the pair of the predicted shape. No image can tell a square at 0 degrees
      from one at 90, so the unfolded angle is not a readable label.
 With the default widths (16, 32, 64, 64) and hidden 128 it has 194k parameters (dSprites heads).
@@ -100,40 +100,30 @@ class ProbeDataset:
     render: Callable[[torch.Tensor], torch.Tensor]
 
 
-def _dsprites() -> ProbeDataset:
-    from tools import dsprites
-    from tools.ground_truth import ORIENTATION_PERIOD
-
-    periods = tuple(ORIENTATION_PERIOD[name] for name in dsprites.SHAPE_NAMES)
-    kinds: dict[str, FactorKind] = {"shape": "categorical", "scale": "ordinal", "orientation": "folded_angle",
-                                    "posX": "ordinal", "posY": "ordinal"}
-    factors = tuple(
-        FactorSpec(name, size, kinds[name], *(("shape", periods) if name == "orientation" else ()))
-        for name, size in zip(dsprites.FACTOR_NAMES, dsprites.FACTOR_SIZES, strict=True)
-    )
-    return ProbeDataset("dsprites", 1, factors, dsprites.sample_factors, dsprites.render)
-
-
-def _shapes3d() -> ProbeDataset:
-    from tools import shapes3d
-
-    ordinal = {"scale", "orientation"}
-    factors = tuple(
-        FactorSpec(name, size, "ordinal" if name in ordinal else "categorical")
-        for name, size in zip(shapes3d.FACTOR_NAMES, shapes3d.FACTOR_SIZES, strict=True)
-    )
-    return ProbeDataset("shapes3d", 3, factors, shapes3d.sample_factors, shapes3d.render)
-
-
-PROBE_DATASETS: dict[str, Callable[[], ProbeDataset]] = {"dsprites": _dsprites, "shapes3d": _shapes3d}
-"""The datasets a probe can be trained on, built when first needed."""
+PROBE_UNORDERED: dict[str, tuple[str, ...]] = {"shapes3d": ("floor_hue", "wall_hue", "object_hue")}
+"""Factors the probe reads as classes although the ground truth treats them as ordered: hues,
+whose label order wraps around the colour circle."""
 
 
 def probe_dataset(name: str) -> ProbeDataset:
-    """The ProbeDataset called name; UserError naming the known ones otherwise."""
-    if name not in PROBE_DATASETS:
-        raise UserError(f"no factor probe for dataset {name!r}; known: {', '.join(PROBE_DATASETS)}")
-    return PROBE_DATASETS[name]()
+    """The probe's view of the labelled dataset called name (tools/labelled_datasets.py): a
+    folded factor is read as a folded angle, a categorical (or PROBE_UNORDERED) one as classes,
+    the rest as ordinal values; UserError naming the known datasets otherwise."""
+    from tools.labelled_datasets import LABELLED_DATASETS, labelled_dataset
+
+    if name not in LABELLED_DATASETS:
+        raise UserError(f"no factor probe for dataset {name!r}; known: {', '.join(LABELLED_DATASETS)}")
+    data = labelled_dataset(name)
+    folds = {fold.factor: fold for fold in data.folds}
+    unordered = set(data.categorical) | set(PROBE_UNORDERED.get(name, ()))
+
+    def spec(factor: str, size: int) -> FactorSpec:
+        if factor in folds:
+            return FactorSpec(factor, size, "folded_angle", folds[factor].given, folds[factor].periods)
+        return FactorSpec(factor, size, "categorical" if factor in unordered else "ordinal")
+
+    factors = tuple(spec(f, size) for f, size in zip(data.factor_names, data.factor_sizes, strict=True))
+    return ProbeDataset(name, data.image_channels, factors, data.sample_factors, data.render)
 
 
 def labelled_images(dataset: ProbeDataset, n: int, image_size: int,
@@ -149,7 +139,7 @@ def labelled_images(dataset: ProbeDataset, n: int, image_size: int,
 
 @dataclass
 class ProbeConfig:
-    """Everything needed to rebuild a probe. dataset: a PROBE_DATASETS name; image_size /
+    """Everything needed to rebuild a probe. dataset: a tools/labelled_datasets.py name; image_size /
     channels: the H = W and C of the images it reads; widths: the four convolution widths;
     hidden: units of the hidden layer; factors: the heads; reference_variance: per factor, the
     total variance of its reading phi over clean labelled renders (filled after training);

@@ -21,7 +21,7 @@ Steps:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +125,8 @@ def truth_from_probe(model: LabelledModel, n_images: int, seed: int, device: str
     if anchors < 2:
         raise UserError(f"--anchors must be at least 2 (the probe's truth compares anchors), got {anchors}")
     decoder = load_ddpm_model(model.folder, resolve_device(device))
-    truth = probe_ground_truth(decoder, n_anchors=anchors, traversal_range=traversal_range, seed=seed)
-    truth.dataset = model.dataset
+    truth = replace(probe_ground_truth(decoder, n_anchors=anchors, traversal_range=traversal_range, seed=seed),
+                    dataset=model.dataset)
     return MeasuredTruth(truth=truth, dataset=labelled_dataset(model.dataset),
                          method=f"factor probe on traversal images ({anchors} anchors per direction)",
                          n_images=anchors, seed=seed)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 _LOG_2PI = math.log(2 * math.pi)
+LOSSES = ("vae", "beta_vae", "beta_tcvae")
 
 
 @dataclass
@@ -103,29 +104,21 @@ def vae_loss(
     the factors in one at a time, largest reconstruction gain first. For beta_tcvae the total
     correlation keeps its extra weight: recon + gamma |KL - C| + (beta - 1) TC, since
     KL = MI + TC + dimension-wise KL."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
     kl = kl_to_standard_normal(mean, logvar).sum(1).mean()
-    if capacity is not None:
-        return _capacity_loss(recon, kl, z, mean, logvar, loss, beta, dataset_size, tc_estimator,
-                              kl_weight * capacity_gamma * (kl - capacity).abs())
-    if loss == "vae":
-        return LossTerms(recon + kl_weight * kl, recon, kl)
-    if loss == "beta_vae":
-        return LossTerms(recon + kl_weight * beta * kl, recon, kl)
+    tc = None
     if loss == "beta_tcvae":
         mi, tc, dim_kl = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
+    if capacity is not None:
+        total = recon + kl_weight * capacity_gamma * (kl - capacity).abs()
+        if tc is not None:
+            total = total + (beta - 1) * tc.mean()
+    elif loss == "vae":
+        total = recon + kl_weight * kl
+    elif loss == "beta_vae":
+        total = recon + kl_weight * beta * kl
+    else:
         total = recon + kl_weight * (mi.mean() + beta * tc.mean() + dim_kl.mean())
-        return LossTerms(total, recon, kl, tc.mean())
-    raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")
-
-
-def _capacity_loss(recon: torch.Tensor, kl: torch.Tensor, z: torch.Tensor, mean: torch.Tensor,
-                   logvar: torch.Tensor, loss: str, beta: float, dataset_size: int, tc_estimator: str,
-                   capacity_term: torch.Tensor) -> LossTerms:
-    """vae_loss under capacity control (see its docstring); capacity_term = gamma |KL - C|."""
-    if loss in ("vae", "beta_vae"):
-        return LossTerms(recon + capacity_term, recon, kl)
-    if loss == "beta_tcvae":
-        _, tc, _ = beta_tcvae_terms(z, mean, logvar, dataset_size, tc_estimator)
-        return LossTerms(recon + capacity_term + (beta - 1) * tc.mean(), recon, kl, tc.mean())
-    raise ValueError(f"loss must be one of vae, beta_vae, beta_tcvae; got {loss!r}")
+    return LossTerms(total, recon, kl, None if tc is None else tc.mean())
