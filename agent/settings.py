@@ -32,7 +32,7 @@ class Settings:
     environment) or the calibration file (`latent-explainer calibrate`) that holds it.
     max_attempts: attempts per latent before "No clear explanation" (the verifier's loop limit).
     widen_factor: range multiplier when the frames barely change. max_range: the widest range a
-    loop-back may reach (a prior N(0, I) puts almost no codes beyond 6).
+    loop-back may reach (a prior N(0, I) puts almost no codes beyond 6); raised to a wider first range.
     pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
     "barely changes" (images in [0, 1]).
     conditional_max_alpha: a conditional traversal moves alpha in [0, this] along the attribute
@@ -73,7 +73,6 @@ class Settings:
             (-1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1] (a cosine similarity)"),
             (self.max_attempts >= 1, "max_attempts must be at least 1"),
             (self.widen_factor >= 1.0, "widen_factor must be at least 1"),
-            (self.max_range >= (self.traversal_range or 0.0), "max_range must be at least traversal_range"),
             (self.conditional_max_alpha is None or self.conditional_max_alpha > 0,
              "conditional_max_alpha must be positive"),
             (self.pixel_change_floor >= 0, "pixel_change_floor must be non-negative"),
@@ -83,7 +82,10 @@ class Settings:
         ]
         for ok, message in checks:
             if not ok:
-                raise UserError(f"{message}; got {self}")
+                field = message.split()[0]
+                raise UserError(f"{message}; got {field}={getattr(self, field)!r}")
+        if self.traversal_range is not None and self.max_range < self.traversal_range:
+            self.max_range = self.traversal_range  # a wider first range than the cap: no widening
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -50,3 +50,9 @@ def test_a_given_range_beats_the_model_and_widens_max_range():
     assert with_model_defaults(given, {"traversal_range": 1.0})["traversal_range"] == 2.5
     wide_model = with_model_defaults(Settings.resolve({}, env={}).to_dict(), {"traversal_range": 8.0})
     assert wide_model["max_range"] == 8.0
+
+
+def test_a_wider_first_range_raises_the_cap_and_errors_name_the_value():
+    assert Settings(traversal_range=8.0).max_range == 8.0
+    with pytest.raises(UserError, match=r"^traversal_range must be positive; got traversal_range=-1.0$"):
+        Settings(traversal_range=-1.0)
