@@ -134,6 +134,8 @@ class _Printer:
                 parts.append(" - " + _number(-term))
             elif i:
                 parts.append(" + " + self.at(term, TERM))
+            elif isinstance(term, sympy.Add):  # a bracketed leading sum keeps its brackets, as products do
+                parts.append(f"({self.print(term)})")
             else:
                 parts.append(self.at(term, SUM_LEVEL))
         return "".join(parts)

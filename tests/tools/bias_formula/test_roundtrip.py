@@ -53,3 +53,11 @@ def test_arbitrary_text_either_parses_or_raises_a_positioned_error(text: str) ->
         assert 0 <= error.position <= len(text)
         lines = str(error).splitlines()
         assert lines[2] == "    " + " " * error.position + "^"
+
+
+def test_a_bracketed_leading_sum_prints_back_to_the_same_object() -> None:
+    """Found by the property test above: (a + b) + c printed as a + b + c, which parses flat."""
+    expr = parse_formula("p(z) = (p(z) + p(z)) + p(z)")
+    text = to_text(expr)
+    assert text == "p(z) = (p(z) + p(z)) + p(z)" and parse_formula(text) == expr
+    assert parse_formula(to_text(expr, latex=True)) == expr
