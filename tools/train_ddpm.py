@@ -107,9 +107,13 @@ class _EMA:
                 self.state[k].copy_(v)
 
 
-def train_ddpm(config: DDPMConfig, settings: DDPMTrainSettings, out: str | Path, progress: bool = True) -> Path:
-    """Train from scratch and write a DDPM checkpoint folder to `out` (tools/ddpm.py save_ddpm, EMA
-    weights, plus hspace_basis.safetensors when store_basis); returns the folder."""
+def train_ddpm(config: DDPMConfig, settings: DDPMTrainSettings, out: str | Path, progress: bool = True,
+               init_from: str | Path | None = None) -> Path:
+    """Train (from scratch, or continuing from the saved weights of DDPM checkpoint `init_from`,
+    which must have the same architecture and dataset; fresh optimiser) and write a DDPM
+    checkpoint folder to `out` (tools/ddpm.py save_ddpm, EMA weights, plus
+    hspace_basis.safetensors when store_basis); returns the folder. Earlier stages are kept in
+    the training record ("earlier_stages")."""
     from tqdm import tqdm
 
     if settings.threads:
@@ -117,12 +121,16 @@ def train_ddpm(config: DDPMConfig, settings: DDPMTrainSettings, out: str | Path,
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     device = torch.device(settings.device)
-    unet = build_unet(config).to(device)
+    unet = build_unet(config)
+    earlier = _load_earlier_stage(unet, config, init_from) if init_from is not None else []
+    unet = unet.to(device)
     scheduler = build_scheduler(config)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=0.0)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / max(1, settings.warmup_steps)))
     ema = _EMA(unet, settings.ema_decay) if settings.ema_decay > 0 else None
     record = {"settings": vars(settings).copy(), "steps_done": 0, "images_seen": 0}
+    if earlier:
+        record["earlier_stages"] = earlier
 
     def save() -> Path:
         record["minutes"] = round((time.monotonic() - start) / 60, 2)
@@ -160,3 +168,19 @@ def train_ddpm(config: DDPMConfig, settings: DDPMTrainSettings, out: str | Path,
 
         load_ddpm_model(folder, device).save_shared_basis(folder)
     return folder
+
+
+def _load_earlier_stage(unet: torch.nn.Module, config: DDPMConfig, folder: str | Path) -> list[dict]:
+    """Load checkpoint `folder`'s weights into unet; returns its stages for the training record.
+
+    Raises ValueError when its architecture or dataset differ from config."""
+    from tools.ddpm import load_ddpm
+
+    previous, previous_config, training = load_ddpm(folder)
+    mine, theirs = config.to_dict(), previous_config.to_dict()
+    mine.pop("extra", None), theirs.pop("extra", None)
+    if mine != theirs:
+        raise ValueError(f"checkpoint {folder} has another architecture or dataset: {theirs}")
+    unet.load_state_dict(previous.state_dict())
+    stage = {k: v for k, v in training.items() if k != "earlier_stages"} | {"read_from": str(folder)}
+    return [*training.get("earlier_stages", []), stage]

@@ -35,15 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=15.0, help="wall-clock budget")
     p.add_argument("--save-every-minutes", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--init-from", default=None,
+                   help="continue from this DDPM checkpoint's weights (its architecture and dataset are used; "
+                        "new optimiser)")
     p.add_argument("--no-basis", action="store_true", help="do not compute and store the shared h-space basis")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when present)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.ddpm import DDPMConfig
     from tools.device import resolve_device
-    from tools.train_ddpm import DATASET_CHANNELS, DDPMTrainSettings, train_ddpm
+    from tools.train_ddpm import DDPMTrainSettings, train_ddpm
 
     checks = [
         (args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
@@ -57,21 +59,42 @@ def run(args: argparse.Namespace) -> int:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
-    try:
-        config = DDPMConfig(image_size=args.image_size, block_out_channels=args.channels,
-                            layers_per_block=args.layers_per_block, dataset=args.dataset,
-                            image_channels=DATASET_CHANNELS[args.dataset],
-                            norm_num_groups=_groups(args.channels))
-    except ValueError as error:
-        raise UserError(f"--channels {','.join(map(str, args.channels))} with --image-size {args.image_size}: {error}") from None
+    if args.init_from is not None:
+        config = _checkpoint_config(args.init_from)
+    else:
+        config = _config_from_flags(args)
     settings = DDPMTrainSettings(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, ema_decay=args.ema_decay, seed=args.seed,
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes, threads=args.threads,
         device=str(resolve_device(args.device)), store_basis=not args.no_basis,
     )
-    folder = train_ddpm(config, settings, args.out)
+    folder = train_ddpm(config, settings, args.out, init_from=args.init_from)
     print(json.dumps({"checkpoint": str(folder)}))
     return 0
+
+
+def _config_from_flags(args: argparse.Namespace):
+    from tools.ddpm import DDPMConfig
+    from tools.train_ddpm import DATASET_CHANNELS
+
+    try:
+        return DDPMConfig(image_size=args.image_size, block_out_channels=args.channels,
+                            layers_per_block=args.layers_per_block, dataset=args.dataset,
+                            image_channels=DATASET_CHANNELS[args.dataset],
+                            norm_num_groups=_groups(args.channels))
+    except ValueError as error:
+        raise UserError(f"--channels {','.join(map(str, args.channels))} with --image-size {args.image_size}: {error}") from None
+
+
+def _checkpoint_config(folder: str):
+    """The DDPMConfig of checkpoint `folder`; UserError when it is not a DDPM checkpoint."""
+    from pathlib import Path
+
+    from tools.ddpm import CONFIG_FILE, DDPMConfig, is_ddpm_checkpoint
+
+    if not is_ddpm_checkpoint(folder):
+        raise UserError(f"--init-from {folder}: not a DDPM checkpoint folder (config.json with family \"ddpm\")")
+    return DDPMConfig.from_dict(json.loads((Path(folder) / CONFIG_FILE).read_text())["model"])
 
 
 def _groups(channels: tuple[int, ...]) -> int:

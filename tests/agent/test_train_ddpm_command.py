@@ -40,3 +40,20 @@ def test_tiny_run_writes_a_ddpm_checkpoint(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"checkpoint": str(out)}
     assert is_ddpm_checkpoint(out) and not (out / "hspace_basis.safetensors").exists()
     assert parse_model_ref(str(out)).kind == "checkpoint"
+
+
+def test_init_from_continues_a_checkpoint_and_keeps_its_record(capsys, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--steps", "2", "--batch-size", "2", "--no-basis", "--device", "cpu"]
+    assert main(["train-ddpm", "--out", str(first), "--channels", "4,8", "--image-size", "8", *common]) == 0
+    assert main(["train-ddpm", "--out", str(second), "--init-from", str(first), *common]) == 0
+    record = json.loads((second / "config.json").read_text())
+    assert record["model"]["block_out_channels"] == [4, 8] and record["model"]["image_size"] == 8
+    assert [stage["read_from"] for stage in record["training"]["earlier_stages"]] == [str(first)]
+    assert record["training"]["steps_done"] == 2
+
+
+def test_init_from_a_folder_that_is_not_a_ddpm_is_one_line(capsys, tmp_path):
+    code = main(["train-ddpm", "--out", str(tmp_path / "out"), "--init-from", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not a DDPM checkpoint folder" in err[0]

@@ -193,6 +193,22 @@ def test_training_writes_a_loadable_checkpoint_with_its_basis(tmp_path):
     assert loaded.shared_basis is not None and loaded.shared_basis.shape == (5, 1, 8, 8)
 
 
+def test_continuing_training_starts_from_the_earlier_weights_and_refuses_another_architecture(tmp_path):
+    from tools.ddpm import load_ddpm
+    from tools.train_ddpm import DDPMTrainSettings, train_ddpm
+
+    settings = DDPMTrainSettings(steps=1, batch_size=2, max_minutes=1.0, store_basis=False, ema_decay=0.0, lr=1e-9,
+                                 warmup_steps=1)
+    first = train_ddpm(TINY, settings, tmp_path / "first", progress=False)
+    reseeded = DDPMTrainSettings(**{**vars(settings), "seed": 1})  # its own initialisation would differ
+    second = train_ddpm(TINY, reseeded, tmp_path / "second", progress=False, init_from=first)
+    before, after = load_ddpm(first)[0].state_dict(), load_ddpm(second)[0].state_dict()
+    assert max((before[k] - after[k]).abs().max().item() for k in before) < 1e-5  # lr 1e-9: one tiny step
+    other = DDPMConfig(image_size=8, block_out_channels=(8, 8), norm_num_groups=4, attention_head_dim=4)
+    with pytest.raises(ValueError, match="another architecture"):
+        train_ddpm(other, settings, tmp_path / "third", progress=False, init_from=first)
+
+
 def test_load_model_dispatches_a_ddpm_checkpoint_folder(checkpoint):
     from tools.model_loading import load_model
 
