@@ -165,7 +165,7 @@ def gaussian_kl(mean_q: torch.Tensor, logvar_q: torch.Tensor, mean_p: torch.Tens
 
 class CSVAE(nn.Module):
     """The CSVAE networks plus what the explainer needs (model protocol: latent_dim,
-    decode, sample_latents, name, metadata, attribute_direction).
+    decode, sample_latents, name, metadata, attribute_direction, anchors_without).
 
     Buffers saved with the weights: w_move (k, w_dim), anchors (anchor_count, latent_dim),
     anchor_attributes (anchor_count, k) and fitted (1 once fit_directions_and_anchors ran)."""
@@ -256,7 +256,17 @@ class CSVAE(nn.Module):
             "dataset": self.config.dataset,
             "factor_names": list(self.config.factor_names),
             "z_indices": list(range(self.config.z_dim)),
+            "conditional_max_alpha": self.conditional_max_alpha,
         }
+
+    @property
+    def conditional_max_alpha(self) -> float:
+        """The largest alpha a conditional traversal needs: w_hat + alpha * W_move reaches two
+        standard deviations past the present class's prior mean, W_move being about the gap
+        between the class means (prior_present_mean - 0). With the default prior that is 2;
+        the paper's alpha up to 4 goes to 6 sigma, where this decoder draws artefacts."""
+        cfg = self.config
+        return round((cfg.prior_present_mean + 2.0 * cfg.prior_present_std) / cfg.prior_present_mean, 3)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Codes (B, latent_dim) -> images (B, C, H, W) in [0, 1], on the codes' device."""
@@ -275,6 +285,21 @@ class CSVAE(nn.Module):
             return torch.cat([z, w], dim=1)
         count = self.anchors.shape[0]
         order = torch.cat([torch.randperm(count, generator=generator) for _ in range(-(-n // count))])
+        return self.anchors.cpu()[order[:n]].clone()
+
+    def anchors_without(self, name: str, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n anchor codes (n, latent_dim) on the CPU of held-out images that lack attribute `name`:
+        where a conditional traversal w = w_hat + alpha * W_move starts, so that alpha > 0 adds
+        the attribute to an image without it (Klys et al. 2018, section 5: attribute transfer onto
+        images without the attribute); an image that has it already is pushed past its own
+        class. Drawn without replacement while they last; all stored anchors when none lacks
+        the attribute or before fitting (sample_latents). Raises ValueError for an unknown name."""
+        if name not in self.attributes:
+            raise ValueError(f"unknown attribute {name!r}; this CSVAE's attributes are: {', '.join(self.attributes)}")
+        lacking = torch.nonzero(self.anchor_attributes[:, self.attributes.index(name)].cpu() < 0.5).flatten()
+        if float(self.fitted) < 0.5 or len(lacking) == 0:
+            return self.sample_latents(n, generator)
+        order = torch.cat([lacking[torch.randperm(len(lacking), generator=generator)] for _ in range(-(-n // len(lacking)))])
         return self.anchors.cpu()[order[:n]].clone()
 
     def attribute_direction(self, name: str) -> torch.Tensor:

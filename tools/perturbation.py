@@ -21,9 +21,16 @@ __all__ = ["load_model", "make_anchors", "direction_for", "traverse", "decode_in
 TRAVERSAL_FILE = "traversal.npz"
 
 
-def make_anchors(model, n: int, seed: int) -> torch.Tensor:
+def make_anchors(model, n: int, seed: int, condition: dict | None = None) -> torch.Tensor:
     """n anchor codes (n, latent_dim) from the model's sample_latents (encoded data for the
-    built-in VAEs) or N(0, I); the same seed gives the same anchors."""
+    built-in VAEs) or N(0, I); the same seed gives the same anchors. With an attribute condition
+    ({"role": "attribute", "attribute": NAME}) and a model that has anchors_without(NAME, n,
+    generator) (CSVAE), the anchors are codes of images that lack the attribute, so a
+    conditional traversal adds it (Klys et al. 2018)."""
+    if condition and condition.get("role") == "attribute" and hasattr(model, "anchors_without"):
+        generator = torch.Generator().manual_seed(seed)
+        codes = model.anchors_without(condition["attribute"], n, generator)
+        return torch.as_tensor(codes, dtype=torch.float32).reshape(n, model.latent_dim).cpu()
     return sample_anchor_latents(model, n, seed)
 
 

@@ -56,6 +56,7 @@ def test_forward_shapes_and_latent_layout():
     assert model.groups == {"a": [4, 5], "b": [6, 7], "c": [8, 9]}
     meta = model.metadata
     assert meta["family"] == "csvae" and meta["attributes"] == ["a", "b", "c"] and meta["traversable"] == list(range(10))
+    assert meta["conditional_max_alpha"] == 2.0  # 2 sigma past the present class: (1 + 2 * 0.5) / 1
     json.dumps(meta)
     with torch.no_grad():
         images = model.decode(torch.randn(2, 10))
@@ -134,6 +135,20 @@ def test_w_move_and_anchors_come_from_encoded_data():
     y[:, 0] = 1.0
     with pytest.raises(ValueError, match="attribute 'a' needs images with and without it"):
         model.fit_directions_and_anchors(x, y)
+
+
+def test_conditional_anchors_lack_the_attribute():
+    model = CSVAE(_tiny()).eval()
+    x, y = _data(32)
+    y[:, 1] = (torch.arange(32) % 3 == 0).float()  # the first 8 images (the anchors): 3 with "b"
+    model.fit_directions_and_anchors(x, y)
+    lacking = [anchor for anchor, attrs in zip(model.anchors, model.anchor_attributes) if attrs[1] < 0.5]
+    drawn = model.anchors_without("b", 7, torch.Generator().manual_seed(0))
+    assert drawn.shape == (7, 10) and len(lacking) == 5
+    assert all(any(torch.equal(row, anchor) for anchor in lacking) for row in drawn)
+    assert len({tuple(row.tolist()) for row in drawn[:5]}) == 5  # without replacement while they last
+    with pytest.raises(ValueError, match="unknown attribute 'd'"):
+        model.anchors_without("d", 1)
 
 
 def test_unfitted_model_draws_anchors_from_the_prior():

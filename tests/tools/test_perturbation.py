@@ -75,3 +75,25 @@ def test_host_check_rejects_wrong_shapes_values_and_ranges(tmp_path):
     t = _saved(tmp_path, z, frames, values)
     t.z[:, :, 3] = np.array([0.0, 0.5, 2.0])
     assert any("do not take the plan's values" in p for p in check_traversal(t, plan, 2, 4))
+
+
+class _ModelWithAttributeAnchors:
+    """Anchors 0..n-1 from sample_latents; -1 for anchors lacking an attribute."""
+
+    latent_dim = 2
+
+    def sample_latents(self, n, generator=None):
+        return torch.arange(2 * n, dtype=torch.float32).reshape(n, 2)
+
+    def anchors_without(self, name, n, generator=None):
+        return -torch.ones(n, 2)
+
+
+def test_conditional_anchors_come_from_images_without_the_attribute():
+    from tools.perturbation import make_anchors
+
+    model = _ModelWithAttributeAnchors()
+    condition = {"role": "attribute", "attribute": "red_object"}
+    assert torch.equal(make_anchors(model, 3, seed=0, condition=condition), -torch.ones(3, 2))
+    assert torch.equal(make_anchors(model, 3, seed=0), model.sample_latents(3))
+    assert torch.equal(make_anchors(model, 3, seed=0, condition={"role": "prompt", "text": "a cat"}), model.sample_latents(3))
