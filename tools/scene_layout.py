@@ -18,6 +18,13 @@ Steps (`room_frames`), per frame (C, H, W), values in [0, 1]:
    each other (the floor-wall edge may slant, as when 3DShapes' camera orbits), and the object,
    when there is one, clear of the bottom edge (it stands on the floor; a portrait's
    shoulders reach the bottom).
+
+`horizon_tilt` measures how the floor-wall edge slants, which is how 3DShapes' orbiting camera
+shows (tools/shapes3d.py: the edge runs level at orientation 0 and slants about 8 degrees either
+way at +-30): the frame is cut into TILT_STRIPS column strips; each strip clear of the object
+(its bounding box widened by TILT_OBJECT_MARGIN) whose two-band fit is a visible horizon gives
+one point (strip centre, split row); a least-squares line through at least TILT_MIN_STRIPS
+points spanning TILT_MIN_SPAN of the width gives the tilt.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ MIN_FIT = 0.75  # share of the side profile's variation the two-band step explai
 MIN_STEP = 0.06  # colour distance between wall and floor
 MAX_SPLIT_GAP = 0.35  # height share by which the left and right horizon may differ
 BOTTOM_CLEARANCE = 0.97  # the object's lowest point must lie above this height share
+TILT_STRIPS = 16  # column strips the horizon is fitted in
+TILT_OBJECT_MARGIN = 0.05  # width share added on each side of the object's box (its shadow)
+TILT_MIN_STRIPS = 4  # horizon points a tilt needs
+TILT_MIN_SPAN = 0.5  # width share the points must span
 
 
 def _two_band_fit(profile: np.ndarray) -> tuple[float, float, int]:
@@ -67,3 +78,35 @@ def room_frames(frames: np.ndarray, object_bottom: np.ndarray) -> np.ndarray:
         standing = not (object_bottom[i] >= BOTTOM_CLEARANCE)  # NaN (no object) counts as clear
         rooms[i] = visible_horizon and aligned and standing
     return rooms
+
+
+def horizon_tilt(frames: np.ndarray, object_bbox: np.ndarray) -> np.ndarray:
+    """frames (N, C, H, W) in [0, 1], C = 1 or 3; object_bbox (N, 4): (x0, y0, x1, y1) as
+    fractions of the width / height, NaN without an object -> (N,) float32: the floor-wall
+    edge's angle in degrees, counterclockwise positive (0 = level; positive = the edge rises to
+    the right), NaN when too little of the edge is visible (module docstring)."""
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.shape[1] == 1:
+        frames = np.repeat(frames, 3, axis=1)
+    n, _, height, width = frames.shape
+    bounds = np.linspace(0, width, TILT_STRIPS + 1).round().astype(int)
+    tilt = np.full(n, np.nan, dtype=np.float32)
+    for i in range(n):
+        x0, _, x1, _ = object_bbox[i]
+        xs, ys = [], []
+        for left, right in zip(bounds[:-1], bounds[1:]):
+            if right <= left:
+                continue
+            near_object = not np.isnan(x0) and (right / width > x0 - TILT_OBJECT_MARGIN
+                                                and left / width < x1 + TILT_OBJECT_MARGIN)
+            if near_object:
+                continue
+            fit, step, split = _two_band_fit(frames[i, :, :, left:right].mean(axis=2).T)
+            if fit >= MIN_FIT and step >= MIN_STEP:
+                xs.append((left + right) / 2)
+                ys.append(split)
+        if len(xs) < TILT_MIN_STRIPS or (max(xs) - min(xs)) < TILT_MIN_SPAN * width:
+            continue
+        slope = np.polyfit(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64), 1)[0]
+        tilt[i] = np.degrees(np.arctan(-slope))  # rows grow downwards: a rising edge has a negative slope
+    return tilt

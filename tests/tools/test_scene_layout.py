@@ -7,7 +7,7 @@ import torch
 
 from tests.tools.test_describer import portrait
 from tests.tools.test_measurements import BLUE, GREEN, RED, YELLOW, coloured_scene, gaussian_blur, sprites
-from tools.scene_layout import room_frames
+from tools.scene_layout import horizon_tilt, room_frames
 from tools.shapes3d import render, sample_factors
 
 NO_OBJECT = np.array([np.nan])
@@ -33,3 +33,21 @@ def test_plain_backdrops_and_portraits_are_not_rooms():
     assert not room_frames(portrait((0.35, 0.2, 0.1))[None], NO_OBJECT).any()
     grey_top = coloured_scene((0.5, 0.5, 0.5), BLUE, RED)
     assert not room_frames(grey_top[None], np.array([0.99])).any()  # the object reaches the bottom edge
+
+
+def test_horizon_tilt_follows_the_camera_orbit():
+    """The floor-wall edge rises to the right as the camera orbits right, about 8 degrees at
+    either end, level in the middle, whatever the object and its hues."""
+    from tools.measurements import measure_batch
+
+    factors = torch.tensor([[3, 6, 1, 7, shape, orientation] for shape in (0, 3) for orientation in (0, 7, 14)])
+    frames = render(factors).numpy()
+    tilt = horizon_tilt(frames, measure_batch(frames).bbox).reshape(2, 3)
+    assert (np.abs(tilt[:, 0] + 8.3) < 1.0).all() and (np.abs(tilt[:, 1]) < 0.5).all()
+    assert (np.abs(tilt[:, 2] - 8.3) < 1.0).all()
+    assert np.abs(horizon_tilt(gaussian_blur(frames[None])[0], measure_batch(frames).bbox) - tilt.ravel()).max() < 1.0
+
+
+def test_no_tilt_without_a_visible_edge():
+    sprite = sprites([[0, 3, 5, 16, 16]])
+    assert np.isnan(horizon_tilt(sprite, np.full((1, 4), np.nan))).all()
