@@ -29,7 +29,9 @@ Steps (`describe_traversal`):
    strongest symmetry), shape (form vector), brightness and saturation at a fixed object
    area (so a growing white object is not "brighter"), and, for coloured frames, the colours
    of the object, its top, the upper and lower background (one "background" when both change
-   alike).
+   alike), and, in a room, the view: the slant of the floor-wall edge (tools/scene_layout.py
+   horizon_tilt), which follows a camera orbiting the object ("The view turns around the
+   object from left to right" when the edge rises to the right, 3DShapes' orientation).
 4. Changes at or above REPORT_FLOOR are listed, strongest first. A change that another,
    at least as strong, already explains (a colour turning lighter by brightness...) is not
    named; a region's colour change explains a brightness or saturation change up to twice its
@@ -38,12 +40,16 @@ Steps (`describe_traversal`):
    disappearing is named first and hides its shape, rotation and colour (measured on a fading
    blur); a change between named forms (square to heart) hides the size change it brings,
    while an unnamed form change weaker than a size change is taken for blur on a small object.
+   In a room the named forms are 3DShapes' solids (cube, cylinder, sphere, capsule,
+   tools/solid_shapes.py; a solid named in one frame between two others is their blend), and
+   a change between them hides only a weaker size change (a solid's scale is its own factor).
    Coloured traversals, whose object outline is found against several background colours,
    also need: an unnamed form change of at least UNNAMED_SHAPE_FLOOR; and when the object's
    weakest contrast with the background next to it falls under OUTLINE_STEADY of its highest
    or its foreground contrast falls under OUTLINE_MIN_CONTRAST (an object as blue as the floor
    loses its lower half; a faint one grows with the floor's shading), no unnamed form change and
-   no size, position or rotation change is named: the outline alone can make them.
+   no size, position or rotation change is named: the outline alone can make them; in a room,
+   no change between named solids either (they are read off that outline).
 5. The text names the strongest change, and the second when its strength is at least
    max(SECOND_FLOOR, SECOND_RATIO x the first), in a fixed quantity order, one sentence per
    subject ("The object moves from left to right and gets bigger."). In a room (a wall above
@@ -67,7 +73,8 @@ from agent.errors import UserError
 from tools.colour_names import name_colours, rgb_to_hsv
 from tools.measurement_noise import noise_spread
 from tools.measurements import FORM_SCALE, LUMA, FrameMeasurements, form_distance, frames_to_numpy, measure_batch
-from tools.scene_layout import room_frames
+from tools.scene_layout import horizon_tilt, room_frames
+from tools.solid_shapes import name_solids, solid_features
 
 BACKEND = "offline-analytic"
 NO_CHANGE_TEXT = "No clear change."
@@ -89,6 +96,7 @@ COLOUR_EXPLAINS_LIGHT = 0.5  # a region's colour change explains a brightness / 
 
 # Just-noticeable differences, in each quantity's unit (UNITS); strength 1 = one JND.
 JND: dict[str, float] = {
+    "view": 3.0,
     "visibility": 0.15,
     "position_x": 0.04,
     "position_y": 0.04,
@@ -104,6 +112,7 @@ JND: dict[str, float] = {
     "saturation": 0.08,
 }
 UNITS: dict[str, str] = {
+    "view": "degrees of the floor-wall edge's slant, counterclockwise (tools/scene_layout.py horizon_tilt)",
     "visibility": "foreground contrast (distance to the background colours, 0..1)",
     "position_x": "fraction of the image width, left to right",
     "position_y": "fraction of the image height, top to bottom",
@@ -119,6 +128,7 @@ UNITS: dict[str, str] = {
     "saturation": "mean HSV saturation at the anchor's mean object area, 0..1",
 }
 SUBJECTS: dict[str, str] = {
+    "view": "the view",
     "visibility": "the object",
     "position_x": "the object",
     "position_y": "the object",
@@ -143,19 +153,22 @@ _COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colo
 _OUTLINE_QUANTITIES = ("size", "position_x", "position_y", "rotation")
 # Y: the changes that explain Y when at least as strong (Y is then not named).
 _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
-    "brightness": (*_COLOURS, "visibility", "size"),
-    "saturation": (*_COLOURS, "visibility"),
+    "brightness": (*_COLOURS, "visibility", "size", "view"),
+    "saturation": (*_COLOURS, "visibility", "view"),
     "visibility": _COLOURS,
-    "object_colour": ("object_top_colour", "brightness", "saturation", "visibility"),
-    "object_top_colour": ("object_colour", "brightness", "saturation", "visibility"),
+    "object_colour": ("object_top_colour", "brightness", "saturation", "visibility", "view"),
+    "object_top_colour": ("object_colour", "brightness", "saturation", "visibility", "view"),
     "background_colour": ("brightness", "saturation"),
     "top_colour": ("brightness", "saturation"),
     "bottom_colour": ("brightness", "saturation"),
-    "shape": ("visibility", "size"),
+    "shape": ("visibility", "size", "view"),
     "size": ("shape",),
-    "rotation": ("visibility",),
+    "rotation": ("visibility", "view"),
 }
 _EVENT_PHRASES = ("appears", "disappears")
+# A rising floor-wall edge: the camera moves right around the object (tools/shapes3d.py).
+VIEW_WORDS = ("turns around the object from left to right", "turns around the object from right to left",
+              "turns back and forth around the object")
 _HIDDEN_BY_EVENT = ("shape", "rotation", "object_colour", "object_top_colour")
 _ARTICLES = {"ellipse": "an ellipse"}
 
@@ -240,6 +253,7 @@ def describe_traversal(
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
     rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
     noise = noise_spread(flat32, batch)
+    tilt = horizon_tilt(flat32, batch.bbox) if coloured else np.full(len(flat32), np.nan, dtype=np.float32)
 
     samples: list[AnchorDescription] = []
     measured: list[dict[str, tuple[Change, float]]] = []
@@ -251,11 +265,12 @@ def describe_traversal(
             named_per_anchor.append(set())
             continue
         index = np.arange(a * steps, (a + 1) * steps)
-        changes = _anchor_changes(batch, index, coloured, room=bool(rooms[index].mean() >= ROOM_SHARE), noise=noise)
+        room = bool(rooms[index].mean() >= ROOM_SHARE)
+        changes = _anchor_changes(batch, index, coloured, room=room, noise=noise, tilt=tilt)
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
         unsteady = coloured and _outline_unsteady(batch, index)
-        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady)])
+        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)], room)
         named_per_anchor.append({c.quantity for c in named})
         text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
@@ -279,11 +294,14 @@ def _anchor_changes(
     coloured: bool,
     room: bool = False,
     noise: dict[str, np.ndarray] | None = None,
+    tilt: np.ndarray | None = None,
 ) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
     quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
-    (ROOM_SUBJECTS name the background regions). noise: per outline quantity, how far each
-    frame's pixel noise moves it ((N,) over the batch, tools/measurement_noise.py)."""
+    (ROOM_SUBJECTS name the background regions, and the view is measured). noise: per outline
+    quantity, how far each frame's pixel noise moves it ((N,) over the batch,
+    tools/measurement_noise.py). tilt: (N,) the floor-wall edge's slant in degrees over the
+    batch (tools/scene_layout.py horizon_tilt): in a room, a camera orbiting the object."""
     present = batch.present[index]
     out: dict[str, tuple[Change, float]] = {}
 
@@ -299,6 +317,11 @@ def _anchor_changes(
         if trend is not None:
             subject = ROOM_SUBJECTS.get(quantity, "") if room else ""
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
+
+    if room and tilt is not None:
+        view = _trend(tilt[index], JND["view"])
+        if view is not None:
+            add("view", view, _direction_word(view, VIEW_WORDS))
 
     visibility = _trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
     if visibility is not None and present.any():
@@ -332,7 +355,7 @@ def _anchor_changes(
     forms = batch.form[index] / FORM_SCALE
     shape = _trend(forms, JND["shape"], floor("shape"))
     if shape is not None:
-        add("shape", shape, _shape_phrase(batch.shape_name[index][present]))
+        add("shape", shape, _shape_phrase(_shape_names(batch, index, room)[present]))
 
     area = np.nan_to_num(batch.area[index], nan=0.0)
     mean_area = float(area.mean())
@@ -380,6 +403,22 @@ def _anchor_changes(
     return out
 
 
+def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.ndarray:
+    """Per-frame shape names (K,) of the frames at `index`: in a room the solids of
+    tools/solid_shapes.py (cube, cylinder, sphere, capsule), else the flat shapes of
+    tools/measurements.py (square, ellipse, heart, circle); "unknown" or "none" otherwise.
+    A solid named in one frame only, between frames that name others, is "unknown": a decoded
+    cylinder turning into a sphere passes through a boxy blend of the two, not a cube."""
+    if not room:
+        return batch.shape_name[index]
+    names = name_solids(solid_features(batch.form[index], batch.bbox[index], batch.extent[index]))
+    named = np.flatnonzero(~np.isin(names, ("unknown", "none")))
+    for before, this, after in zip(named[:-2], named[1:-1], named[2:], strict=True):
+        if names[before] != names[this] != names[after]:
+            names[this] = "unknown"
+    return names
+
+
 def _outline_unsteady(batch: FrameMeasurements, index: np.ndarray) -> bool:
     """True when the object's outline may move with the colours alone, along the traversal
     (frames with an object): its weakest contrast with the background next to it (the smaller
@@ -400,16 +439,18 @@ def _outline_unsteady(batch: FrameMeasurements, index: np.ndarray) -> bool:
     return len(weakest) >= 2 and float(weakest.min()) < OUTLINE_STEADY * float(weakest.max())
 
 
-def _credible(change: Change, unsteady: bool) -> bool:
+def _credible(change: Change, unsteady: bool, room: bool = False) -> bool:
     """Whether a listed change of a coloured traversal may be named, its outline found against
     several background colours: a form change between unnamed forms needs UNNAMED_SHAPE_FLOOR
     (a blurred blob's outline against a floor and a wall wavers by a JND or two), and with an
     unsteady outline (_outline_unsteady) no change of size, position, rotation or unnamed form
-    is named: the outline alone can make them."""
+    is named: the outline alone can make them. In a room (room True) that holds for a change
+    between named solids too: a solid is read off the outline alone (tools/solid_shapes.py),
+    and an object of the floor's hue loses the part that tells a cube from a sphere."""
     if change.quantity == "shape" and not _names_forms(change) and change.strength < UNNAMED_SHAPE_FLOOR:
         return False
     if change.quantity == "shape":
-        return not (unsteady and not _names_forms(change))
+        return not (unsteady and (room or not _names_forms(change)))
     return not (unsteady and change.quantity in _OUTLINE_QUANTITIES)
 
 
@@ -564,8 +605,9 @@ def _colour_phrase(colours: np.ndarray) -> str:
     return "changes colour back and forth"
 
 
-def _choose_named(listed: list[Change]) -> list[Change]:
-    """The one or two changes the text names (see the module docstring, step 4-5)."""
+def _choose_named(listed: list[Change], room: bool = False) -> list[Change]:
+    """The one or two changes the text names (see the module docstring, step 4-5); room: the
+    frames show a room (a change between named solids hides a weaker size change only)."""
     by_quantity = {c.quantity: c for c in listed}
     event = by_quantity.get("visibility")
     is_event = event is not None and event.phrase in _EVENT_PHRASES
@@ -575,7 +617,7 @@ def _choose_named(listed: list[Change]) -> list[Change]:
             continue
         if is_event and change.quantity == "visibility":
             continue
-        if not _is_explained(change, by_quantity):
+        if not _is_explained(change, by_quantity, room):
             candidates.append(change)
     if is_event:
         candidates.insert(0, event)
@@ -590,22 +632,27 @@ def _choose_named(listed: list[Change]) -> list[Change]:
     return sorted(named, key=lambda c: order.index(c.quantity))
 
 
-def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
+def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = False) -> bool:
     """True when a listed change in _EXPLAINED_BY[change.quantity] is at least as strong.
     Shape and size are special: a change between named forms (square to heart) explains a
     size change half its strength or more, while a form change without names is explained
-    by a stronger size change (blur and pixels round small objects)."""
+    by a stronger size change (blur and pixels round small objects). In a room (room True) a
+    change between named solids explains only a size change no stronger than itself: a
+    solid's scale is its own factor (3DShapes has eight), so a cylinder that turns into a
+    larger cube also gets bigger. The view turning (a camera orbiting the object) explains
+    an unnamed form change and a rotation no stronger than itself (the object's outline turns
+    with the camera), and the light on the object (its colours, the brightness)."""
     for quantity in _EXPLAINED_BY.get(change.quantity, ()):
         other = by_quantity.get(quantity)
         if other is None:
             continue
         share = 1.0
-        if change.quantity == "shape" and quantity == "size" and _names_forms(change):
+        if change.quantity == "shape" and quantity in ("size", "view") and _names_forms(change):
             continue
         if change.quantity == "size" and quantity == "shape":
             if not _names_forms(other):
                 continue
-            share = 0.5
+            share = 1.0 if room else 0.5
         if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
             share = COLOUR_EXPLAINS_LIGHT
         if change.quantity in _COLOURS and quantity in ("brightness", "saturation"):

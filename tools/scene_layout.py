@@ -94,7 +94,7 @@ def horizon_tilt(frames: np.ndarray, object_bbox: np.ndarray) -> np.ndarray:
     for i in range(n):
         x0, _, x1, _ = object_bbox[i]
         xs, ys = [], []
-        for left, right in zip(bounds[:-1], bounds[1:]):
+        for left, right in zip(bounds[:-1], bounds[1:], strict=True):
             if right <= left:
                 continue
             near_object = not np.isnan(x0) and (right / width > x0 - TILT_OBJECT_MARGIN

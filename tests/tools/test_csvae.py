@@ -142,7 +142,7 @@ def test_conditional_anchors_lack_the_attribute():
     x, y = _data(32)
     y[:, 1] = (torch.arange(32) % 3 == 0).float()  # the first 8 images (the anchors): 3 with "b"
     model.fit_directions_and_anchors(x, y)
-    lacking = [anchor for anchor, attrs in zip(model.anchors, model.anchor_attributes) if attrs[1] < 0.5]
+    lacking = [anchor for anchor, attrs in zip(model.anchors, model.anchor_attributes, strict=True) if attrs[1] < 0.5]
     drawn = model.anchors_without("b", 7, torch.Generator().manual_seed(0))
     assert drawn.shape == (7, 10) and len(lacking) == 5
     assert all(any(torch.equal(row, anchor) for anchor in lacking) for row in drawn)

@@ -291,3 +291,61 @@ def test_procedural_3dshapes_floor_and_wall_hues_are_told_apart(factor, subject,
     named = [named_factors(text) for text in texts(description)]
     assert sum(f"{subject}_hue" in n for n in named) >= 4, texts(description)
     assert not any(f"{other}_hue" in n for n in named), texts(description)
+
+
+def solid_traversal(scene: tuple[int, int, int, int, int], shapes: list[int], scales: list[int]) -> np.ndarray:
+    """(1, K, 3, 64, 64) renders of tools/shapes3d.py: scene = (floor_hue, wall_hue,
+    object_hue, scale, orientation) factor indices, the shape and the scale index per frame
+    (scales empty: the scene's)."""
+    import torch
+
+    from tools.shapes3d import render
+
+    floor, wall, obj, scale, orientation = scene
+    scales = scales or [scale] * len(shapes)
+    rows = [[floor, wall, obj, s, shape, orientation] for shape, s in zip(shapes, scales, strict=True)]
+    return render(torch.tensor(rows)).numpy()[None]
+
+
+@pytest.mark.parametrize(
+    "scene, shapes, expected",
+    [
+        ((0, 5, 7, 4, 7), [1, 1, 1, 2, 2, 2, 2], "The object changes shape from a cylinder to a sphere."),
+        ((2, 8, 5, 3, 3), [3, 3, 3, 2, 2, 2, 2], "The object changes shape from a capsule to a sphere."),
+    ],
+    ids=["cylinder-sphere", "capsule-sphere"],
+)
+def test_solids_in_a_room_are_named(scene, shapes, expected):
+    """In a room the named forms are 3DShapes' solids, not dSprites' flat shapes; a change
+    between named solids is credible on a coloured traversal."""
+    description = describe_traversal(solid_traversal(scene, shapes, []), range(len(shapes)))
+    assert texts(description) == [expected]
+
+
+def test_a_growing_solid_in_a_room_gets_bigger():
+    """A cylinder's eight scales: a size change, not a change of solid."""
+    description = describe_traversal(solid_traversal((0, 5, 7, 0, 7), [1] * 7, [0, 1, 2, 4, 5, 6, 7]), range(7))
+    assert texts(description) == ["The object gets bigger."]
+
+
+def test_the_camera_orbit_is_the_view_turning():
+    """Renders of tools/shapes3d.py with the orientation swept from -30 to +30 degrees (the
+    camera moves right around the object): the floor-wall edge slants the other way, which is
+    the view turning, whatever the object; swept back, it turns the other way; without a
+    room (a plain backdrop) nothing is said about a view."""
+    import torch
+
+    from tools.factor_naming import named_factors
+    from tools.shapes3d import render, sample_factors
+
+    anchors = sample_factors(5, torch.Generator().manual_seed(3))
+    factors = anchors[:, None, :].repeat(1, 7, 1)
+    factors[:, :, 5] = torch.tensor([0, 2, 5, 7, 9, 12, 14])
+    frames = render(factors.reshape(-1, 6)).numpy().reshape(5, 7, 3, 64, 64)
+    forward = texts(describe_traversal(frames, range(7)))
+    assert set(forward) == {"The view turns around the object from left to right."}, forward
+    assert "orientation" in named_factors(forward[0])
+    backward = texts(describe_traversal(frames[:, ::-1].copy(), range(7)))
+    assert set(backward) == {"The view turns around the object from right to left."}, backward
+    sprite_frames = np.repeat(sprites([[0, 3, 5, 16, 16], [0, 3, 10, 16, 16]])[None], 1, axis=0)
+    assert not any("view" in t for t in texts(describe_traversal(sprite_frames, range(2))))
