@@ -153,19 +153,20 @@ _COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colo
 _OUTLINE_QUANTITIES = ("size", "position_x", "position_y", "rotation")
 # Y: the changes that explain Y when at least as strong (Y is then not named).
 _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
-    "brightness": (*_COLOURS, "visibility", "size", "view"),
+    "brightness": (*_COLOURS, "visibility", "size", "view", "shape"),
     "saturation": (*_COLOURS, "visibility", "view"),
     "visibility": _COLOURS,
-    "object_colour": ("object_top_colour", "brightness", "saturation", "visibility", "view"),
-    "object_top_colour": ("object_colour", "brightness", "saturation", "visibility", "view"),
+    "object_colour": ("object_top_colour", "brightness", "saturation", "visibility", "view", "shape"),
+    "object_top_colour": ("object_colour", "brightness", "saturation", "visibility", "view", "shape"),
     "background_colour": ("brightness", "saturation"),
     "top_colour": ("brightness", "saturation"),
     "bottom_colour": ("brightness", "saturation"),
     "shape": ("visibility", "size", "view"),
-    "size": ("shape",),
-    "rotation": ("visibility", "view"),
+    "size": ("shape", "view"),
+    "rotation": ("visibility", "view", "shape"),
 }
 _EVENT_PHRASES = ("appears", "disappears")
+VIEW_NOISE = 1.0  # degrees of slant the edge's fit moves by itself: one row over the ~60 pixels it spans
 # A rising floor-wall edge: the camera moves right around the object (tools/shapes3d.py).
 VIEW_WORDS = ("turns around the object from left to right", "turns around the object from right to left",
               "turns back and forth around the object")
@@ -319,7 +320,7 @@ def _anchor_changes(
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
     if room and tilt is not None:
-        view = _trend(tilt[index], JND["view"])
+        view = _trend(tilt[index], JND["view"], VIEW_NOISE)
         if view is not None:
             add("view", view, _direction_word(view, VIEW_WORDS))
 
@@ -640,8 +641,11 @@ def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = F
     change between named solids explains only a size change no stronger than itself: a
     solid's scale is its own factor (3DShapes has eight), so a cylinder that turns into a
     larger cube also gets bigger. The view turning (a camera orbiting the object) explains
-    an unnamed form change and a rotation no stronger than itself (the object's outline turns
-    with the camera), and the light on the object (its colours, the brightness)."""
+    an unnamed form change, a size change and a rotation no stronger than itself (the
+    object's outline turns with the camera: a capsule seen end-on is smaller), and the light
+    on the object (its colours, the brightness). A change
+    between named solids in a room explains, no stronger than itself, the object's lightness
+    and rotation (_solid_light)."""
     for quantity in _EXPLAINED_BY.get(change.quantity, ()):
         other = by_quantity.get(quantity)
         if other is None:
@@ -653,6 +657,8 @@ def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = F
             if not _names_forms(other):
                 continue
             share = 1.0 if room else 0.5
+        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other, room):
+            continue
         if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
             share = COLOUR_EXPLAINS_LIGHT
         if change.quantity in _COLOURS and quantity in ("brightness", "saturation"):
@@ -660,6 +666,16 @@ def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = F
         if other.strength >= share * change.strength:
             return True
     return False
+
+
+def _solid_light(change: Change, shape: Change, room: bool) -> bool:
+    """Whether a change between named solids in a room (shape) may explain `change`: a
+    rotation (the outline the angle is read from changes with the solid) or the object's
+    lightness or the brightness (a sphere's highlight and shading differ from a cylinder's),
+    not a change of hue."""
+    if not (room and _names_forms(shape)):
+        return False
+    return change.quantity in ("rotation", "brightness") or change.phrase in ("gets lighter", "gets darker")
 
 
 def _names_forms(change: Change) -> bool:
