@@ -42,7 +42,8 @@ Steps (`describe_traversal`):
    while an unnamed form change weaker than a size change is taken for blur on a small object.
    In a room the named forms are 3DShapes' solids (cube, cylinder, sphere, capsule,
    tools/solid_shapes.py; a solid named in one frame between two others is their blend), and
-   a change between them hides only a weaker size change (a solid's scale is its own factor).
+   a change between them hides only a weaker size change (a solid's scale is its own factor);
+   an object named as one solid throughout has no shape change.
    Coloured traversals, whose object outline is found against several background colours,
    also need: an unnamed form change of at least UNNAMED_SHAPE_FLOOR; and when the object's
    weakest contrast with the background next to it falls under OUTLINE_STEADY of its highest
@@ -355,8 +356,9 @@ def _anchor_changes(
 
     forms = batch.form[index] / FORM_SCALE
     shape = _trend(forms, JND["shape"], floor("shape"))
-    if shape is not None:
-        add("shape", shape, _shape_phrase(_shape_names(batch, index, room)[present]))
+    names = _shape_names(batch, index, room)[present]
+    if shape is not None and not (room and _one_solid(names)):
+        add("shape", shape, _shape_phrase(names))
 
     area = np.nan_to_num(batch.area[index], nan=0.0)
     mean_area = float(area.mean())
@@ -418,6 +420,14 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
         if names[before] != names[this] != names[after]:
             names[this] = "unknown"
     return names
+
+
+def _one_solid(names: np.ndarray) -> bool:
+    """True when the frames' solid names (K,) are one solid throughout: at least half of the
+    frames are named and all named ones alike. Its outline may still change (a capsule's blur
+    as it grows), but it stays a capsule: no shape change is listed."""
+    named = [name for name in names if name not in ("unknown", "none")]
+    return len(named) >= max(1, len(names) / 2) and len(set(named)) == 1
 
 
 def _outline_unsteady(batch: FrameMeasurements, index: np.ndarray) -> bool:
