@@ -36,10 +36,16 @@ class BiasSyntaxError(UserError):
 
     def _message(self) -> str:
         shown = "".join(ch if ch.isprintable() else " " for ch in self.formula)  # one column per character
-        found = f", found {self.found}" if self.found else ""
+        found = f", found {_printable(self.found)}" if self.found else ""
         return (
             f"cannot read the bias formula (column {self.position + 1}): expected {self.expected}{found}\n"
             f"    {shown}\n"
             f"    {' ' * self.position}^\n"
             f"{SUPPORTED_CONSTRUCTS}"
         )
+
+
+def _printable(text: str) -> str:
+    """text with each non-printable character written as its escape (\\x1e), so a message
+    stays on its lines."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

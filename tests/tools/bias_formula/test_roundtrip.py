@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,14 @@ def test_a_bracketed_leading_sum_prints_back_to_the_same_object() -> None:
     text = to_text(expr)
     assert text == "p(z) = (p(z) + p(z)) + p(z)" and parse_formula(text) == expr
     assert parse_formula(to_text(expr, latex=True)) == expr
+
+
+def test_a_control_character_after_a_backslash_keeps_the_message_on_its_lines() -> None:
+    """Found by the property test above: '\\' followed by U+001E (a line boundary for
+    str.splitlines) was quoted raw in "found ...", which split the message."""
+    from tools.bias_formula import BiasSyntaxError
+
+    with pytest.raises(BiasSyntaxError) as caught:
+        parse_formula("\\\x1e")
+    lines = str(caught.value).splitlines()
+    assert "\\x1e" in lines[0] and lines[2] == "    ^"
