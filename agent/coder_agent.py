@@ -208,7 +208,7 @@ def task_messages(task: CoderTask, max_turns: int) -> list:
         values=plan.values,
         n_frames=len(plan.values),
         mode=plan.mode,
-        condition=json.dumps(plan.condition),
+        condition=plan.condition,
         model_ref=task.model_ref,
         device=task.settings["device"],
         latent_dim=task.latent_dim,

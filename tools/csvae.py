@@ -104,6 +104,9 @@ class CSVAEConfig:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
         if self.w_posterior not in ("residual", "free"):
             raise ValueError(f"w_posterior must be 'residual' or 'free', got {self.w_posterior!r}")
+        if not (self.prior_present_mean > 0 and self.prior_present_std > 0 and self.prior_absent_std > 0):
+            raise ValueError("prior_present_mean, prior_present_std and prior_absent_std must be positive, got "
+                             f"{self.prior_present_mean}, {self.prior_present_std}, {self.prior_absent_std}")
         if self.z_dim < 1 or self.w_dim < 1:
             raise ValueError(f"z_dim and w_dim must be at least 1, got {self.z_dim} and {self.w_dim}")
 

@@ -31,7 +31,8 @@ Steps (`describe_traversal`):
    of the object, its top, the upper and lower background (one "background" when both change
    alike), and, in a room, the view: the slant of the floor-wall edge (tools/scene_layout.py
    horizon_tilt), which follows a camera orbiting the object ("The view turns around the
-   object from left to right" when the edge rises to the right, 3DShapes' orientation).
+   object from right to left" when the edge comes to rise to the right: the camera moves to
+   its left, 3DShapes' orientation growing).
 4. Changes at or above REPORT_FLOOR are listed, strongest first. A change that another,
    at least as strong, already explains (a colour turning lighter by brightness...) is not
    named; a region's colour change explains a brightness or saturation change up to twice its
@@ -75,7 +76,7 @@ from tools.colour_names import name_colours, rgb_to_hsv
 from tools.measurement_noise import noise_spread
 from tools.measurements import FORM_SCALE, LUMA, FrameMeasurements, form_distance, frames_to_numpy, measure_batch
 from tools.scene_layout import horizon_tilt, room_frames
-from tools.solid_shapes import name_solids, solid_features
+from tools.solid_shapes import SOLID_NAMES, name_solids, solid_features
 
 BACKEND = "offline-analytic"
 NO_CHANGE_TEXT = "No clear change."
@@ -93,6 +94,7 @@ ROOM_SHARE = 1 / 3  # share of an anchor's frames that must show a room (a wall 
 UNNAMED_SHAPE_FLOOR = 2.5  # strength a form change needs to be named when no known form is recognised at its ends
 OUTLINE_MIN_CONTRAST = 0.2  # foreground contrast under which a coloured object's outline is unsteady
 OUTLINE_STEADY = 0.5  # the object's weakest contrast may fall to this share of its highest before its outline is unsteady
+ONE_SOLID_SHARE = 2 / 3  # share of an object's frames named as one shape for it to count as unchanged
 COLOUR_EXPLAINS_LIGHT = 0.5  # a region's colour change explains a brightness / saturation change up to 1 / this its strength
 
 # Just-noticeable differences, in each quantity's unit (UNITS); strength 1 = one JND.
@@ -167,9 +169,10 @@ _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "rotation": ("visibility", "view", "shape"),
 }
 _EVENT_PHRASES = ("appears", "disappears")
+FLAT_ONLY = ("heart", "ellipse")  # flat shapes (tools/measurements.py) no solid's outline makes
 VIEW_NOISE = 1.0  # degrees of slant the edge's fit moves by itself: one row over the ~60 pixels it spans
-# A rising floor-wall edge: the camera moves right around the object (tools/shapes3d.py).
-VIEW_WORDS = ("turns around the object from left to right", "turns around the object from right to left",
+# An edge rising to the right: the camera moves to its left around the object (tools/shapes3d.py).
+VIEW_WORDS = ("turns around the object from right to left", "turns around the object from left to right",
               "turns back and forth around the object")
 _HIDDEN_BY_EVENT = ("shape", "rotation", "object_colour", "object_top_colour")
 _ARTICLES = {"ellipse": "an ellipse"}
@@ -272,7 +275,7 @@ def describe_traversal(
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
         unsteady = coloured and _outline_unsteady(batch, index)
-        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)], room)
+        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)])
         named_per_anchor.append({c.quantity for c in named})
         text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
@@ -410,12 +413,20 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
     """Per-frame shape names (K,) of the frames at `index`: in a room the solids of
     tools/solid_shapes.py (cube, cylinder, sphere, capsule), else the flat shapes of
     tools/measurements.py (square, ellipse, heart, circle); "unknown" or "none" otherwise.
-    A solid named in one frame only, between frames that name others, is "unknown": a decoded
-    cylinder turning into a sphere passes through a boxy blend of the two, not a cube."""
+    A flat shape drawn over a wall and a floor keeps the flat names when they name at least
+    as many of its frames as the solids do and one of them is FLAT_ONLY (a solid's outline is
+    never a heart; on 400 renders of tools/shapes3d.py the flat names call cubes squares and
+    spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid named in one frame only, between frames that name
+    others, is "unknown": a decoded cylinder turning into a sphere passes through a boxy
+    blend of the two, not a cube."""
+    flat = batch.shape_name[index]
     if not room:
-        return batch.shape_name[index]
+        return flat
     names = name_solids(solid_features(batch.form[index], batch.bbox[index], batch.extent[index]))
     named = np.flatnonzero(~np.isin(names, ("unknown", "none")))
+    flat_named = np.isin(flat, ("unknown", "none"), invert=True).sum()
+    if flat_named >= len(named) and np.isin(flat, FLAT_ONLY).any():
+        return flat
     for before, this, after in zip(named[:-2], named[1:-1], named[2:], strict=True):
         if names[before] != names[this] != names[after]:
             names[this] = "unknown"
@@ -423,11 +434,12 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
 
 
 def _one_solid(names: np.ndarray) -> bool:
-    """True when the frames' solid names (K,) are one solid throughout: at least half of the
-    frames are named and all named ones alike. Its outline may still change (a capsule's blur
-    as it grows), but it stays a capsule: no shape change is listed."""
+    """True when the shape names of the frames with an object (_shape_names) are one shape
+    throughout: at least ONE_SOLID_SHARE of them are named and all named ones alike. Its
+    outline may still change (a capsule's blur as it grows), but it stays a capsule: no shape
+    change is listed."""
     named = [name for name in names if name not in ("unknown", "none")]
-    return len(named) >= max(1, len(names) / 2) and len(set(named)) == 1
+    return len(named) >= max(1.0, ONE_SOLID_SHARE * len(names)) and len(set(named)) == 1
 
 
 def _outline_unsteady(batch: FrameMeasurements, index: np.ndarray) -> bool:
@@ -616,9 +628,8 @@ def _colour_phrase(colours: np.ndarray) -> str:
     return "changes colour back and forth"
 
 
-def _choose_named(listed: list[Change], room: bool = False) -> list[Change]:
-    """The one or two changes the text names (see the module docstring, step 4-5); room: the
-    frames show a room (a change between named solids hides a weaker size change only)."""
+def _choose_named(listed: list[Change]) -> list[Change]:
+    """The one or two changes the text names (see the module docstring, step 4-5)."""
     by_quantity = {c.quantity: c for c in listed}
     event = by_quantity.get("visibility")
     is_event = event is not None and event.phrase in _EVENT_PHRASES
@@ -628,7 +639,7 @@ def _choose_named(listed: list[Change], room: bool = False) -> list[Change]:
             continue
         if is_event and change.quantity == "visibility":
             continue
-        if not _is_explained(change, by_quantity, room):
+        if not _is_explained(change, by_quantity):
             candidates.append(change)
     if is_event:
         candidates.insert(0, event)
@@ -643,19 +654,18 @@ def _choose_named(listed: list[Change], room: bool = False) -> list[Change]:
     return sorted(named, key=lambda c: order.index(c.quantity))
 
 
-def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = False) -> bool:
+def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
     """True when a listed change in _EXPLAINED_BY[change.quantity] is at least as strong.
-    Shape and size are special: a change between named forms (square to heart) explains a
-    size change half its strength or more, while a form change without names is explained
-    by a stronger size change (blur and pixels round small objects). In a room (room True) a
-    change between named solids explains only a size change no stronger than itself: a
-    solid's scale is its own factor (3DShapes has eight), so a cylinder that turns into a
-    larger cube also gets bigger. The view turning (a camera orbiting the object) explains
-    an unnamed form change, a size change and a rotation no stronger than itself (the
-    object's outline turns with the camera: a capsule seen end-on is smaller), and the light
-    on the object (its colours, the brightness). A change
-    between named solids in a room explains, no stronger than itself, the object's lightness
-    and rotation (_solid_light)."""
+
+    Shape and size are special: a change between named flat forms (square to heart) explains
+    a size change half its strength or more, while a form change without names is explained
+    by a stronger size change (blur and pixels round small objects). A change between named
+    solids (only named in a room) explains a size change no stronger than itself (a solid's
+    scale is its own factor, 3DShapes has eight: a cylinder that turns into a larger cube
+    also gets bigger), and the object's lightness and rotation (_solid_light). The view
+    turning (a camera orbiting the object) explains an unnamed form change, a size change and
+    a rotation no stronger than itself (the object's outline turns with the camera: a capsule
+    seen end-on is smaller), and the light on the object (its colours, the brightness)."""
     for quantity in _EXPLAINED_BY.get(change.quantity, ()):
         other = by_quantity.get(quantity)
         if other is None:
@@ -666,8 +676,8 @@ def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = F
         if change.quantity == "size" and quantity == "shape":
             if not _names_forms(other):
                 continue
-            share = 1.0 if room else 0.5
-        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other, room):
+            share = 1.0 if _names_solids(other) else 0.5
+        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other):
             continue
         if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
             share = COLOUR_EXPLAINS_LIGHT
@@ -678,14 +688,19 @@ def _is_explained(change: Change, by_quantity: dict[str, Change], room: bool = F
     return False
 
 
-def _solid_light(change: Change, shape: Change, room: bool) -> bool:
-    """Whether a change between named solids in a room (shape) may explain `change`: a
+def _solid_light(change: Change, shape: Change) -> bool:
+    """Whether a change between named solids (shape) may explain `change`: a
     rotation (the outline the angle is read from changes with the solid) or the object's
     lightness or the brightness (a sphere's highlight and shading differ from a cylinder's),
     not a change of hue."""
-    if not (room and _names_forms(shape)):
+    if not _names_solids(shape):
         return False
     return change.quantity in ("rotation", "brightness") or change.phrase in ("gets lighter", "gets darker")
+
+
+def _names_solids(change: Change) -> bool:
+    """True for a shape change between named solids ("changes shape from a cylinder to ...")."""
+    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in SOLID_NAMES)
 
 
 def _names_forms(change: Change) -> bool:

@@ -12,9 +12,9 @@ Factors and their grid (the original dataset's, see shared/PAPER_NOTES.md):
 | orientation | 15 angles in [-30, 30] degrees                  |
 
 The scene: an object resting on a floor in front of a back wall, seen by a pinhole camera that
-orbits the object's vertical axis by `orientation` (positive: the camera moves to the right
+orbits the object's vertical axis by `orientation` (positive: the camera moves to its left
 around the object, so the scene turns to the left in the image and the floor-wall edge
-slants). Light comes from a fixed direction above, left and in front; the object is shaded
+slants, rising to the right). Light comes from a fixed direction above, left and in front; the object is shaded
 with Lambert diffuse and a Blinn-Phong highlight, and casts a shadow on the floor and wall.
 The capsule lies horizontally along the world x axis, so the orientation also turns it.
 

@@ -177,8 +177,8 @@ def _load_earlier_stage(unet: torch.nn.Module, config: DDPMConfig, folder: str |
     from tools.ddpm import load_ddpm
 
     previous, previous_config, training = load_ddpm(folder)
-    mine, theirs = config.to_dict(), previous_config.to_dict()
-    mine.pop("extra", None), theirs.pop("extra", None)
+    mine = {k: v for k, v in config.to_dict().items() if k != "extra"}
+    theirs = {k: v for k, v in previous_config.to_dict().items() if k != "extra"}
     if mine != theirs:
         raise ValueError(f"checkpoint {folder} has another architecture or dataset: {theirs}")
     unet.load_state_dict(previous.state_dict())

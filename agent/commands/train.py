@@ -104,7 +104,19 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
 
         if parse_model_ref(args.init_from).kind != "checkpoint":
             raise UserError(f"--init-from {args.init_from!r} must be a checkpoint folder")
+        refuse_a_used_seed(args.seed, args.init_from)
     return train_vae(config, settings, args.out, init_from=args.init_from)
+
+
+def refuse_a_used_seed(seed: int, init_from: str) -> None:
+    """UserError when a stage of checkpoint `init_from` was trained with `seed`: the
+    continuation would see the same data again (tools/training_record.py)."""
+    from tools.training_record import used_seeds
+
+    used = used_seeds(init_from)
+    if seed in used:
+        raise UserError(f"--seed {seed} was already used to train {init_from} (its stages used "
+                        f"{', '.join(map(str, sorted(used)))}); give another --seed so the continuation sees new data")
 
 
 def _train_csvae(args: argparse.Namespace, batch_size: int, device: str):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from agent.errors import UserError
+
+if TYPE_CHECKING:
+    from tools.ddpm import DDPMConfig
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -22,11 +26,11 @@ def _channels(text: str) -> tuple[int, ...]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-ddpm", help="train a small DDPM on procedural data (explained by h-space directions)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
-    p.add_argument("--dataset", choices=["dsprites", "shapes3d", "digits"], default="dsprites")
-    p.add_argument("--image-size", type=int, default=32, help="image side in pixels (divides 64)")
-    p.add_argument("--channels", type=_channels, default=(32, 32, 64),
+    p.add_argument("--dataset", choices=["dsprites", "shapes3d", "digits"], default=None, help="default dsprites")
+    p.add_argument("--image-size", type=int, default=None, help="image side in pixels (divides 64; default 32)")
+    p.add_argument("--channels", type=_channels, default=None,
                    help="UNet channels per resolution level, comma-separated (default 32,32,64)")
-    p.add_argument("--layers-per-block", type=int, default=1)
+    p.add_argument("--layers-per-block", type=int, default=None, help="default 1")
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -47,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
     from tools.device import resolve_device
     from tools.train_ddpm import DDPMTrainSettings, train_ddpm
 
+    architecture = {"--dataset": args.dataset, "--image-size": args.image_size, "--channels": args.channels,
+                    "--layers-per-block": args.layers_per_block}
+    given = [flag for flag, value in architecture.items() if value is not None]
+    if args.init_from is not None and given:
+        raise UserError(f"{', '.join(given)} cannot be combined with --init-from: the architecture and dataset "
+                        f"are {args.init_from}'s")
+    args.dataset = args.dataset or "dsprites"
+    args.image_size = args.image_size if args.image_size is not None else 32
+    args.channels = args.channels or (32, 32, 64)
+    args.layers_per_block = args.layers_per_block if args.layers_per_block is not None else 1
     checks = [
         (args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
         (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
@@ -60,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             raise UserError(message)
     if args.init_from is not None:
+        from agent.commands.train import refuse_a_used_seed
+
         config = _checkpoint_config(args.init_from)
+        refuse_a_used_seed(args.seed, args.init_from)
     else:
         config = _config_from_flags(args)
     settings = DDPMTrainSettings(
@@ -73,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_from_flags(args: argparse.Namespace):
+def _config_from_flags(args: argparse.Namespace) -> DDPMConfig:
     from tools.ddpm import DDPMConfig
     from tools.train_ddpm import DATASET_CHANNELS
 
@@ -86,7 +103,7 @@ def _config_from_flags(args: argparse.Namespace):
         raise UserError(f"--channels {','.join(map(str, args.channels))} with --image-size {args.image_size}: {error}") from None
 
 
-def _checkpoint_config(folder: str):
+def _checkpoint_config(folder: str) -> DDPMConfig:
     """The DDPMConfig of checkpoint `folder`; UserError when it is not a DDPM checkpoint."""
     from pathlib import Path
 

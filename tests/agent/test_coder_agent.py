@@ -215,3 +215,21 @@ def test_max_turns_must_be_positive(tmp_path):
                      "traversals/z0/attempt_1", "disentanglement")
     with pytest.raises(ValueError, match="max_turns"):
         run_coder_agent(ScriptedChatModel(script=[]), task, 0, "llm:scripted")
+
+
+@pytest.mark.parametrize("condition", [None, {"variable": "y", "role": "attribute", "attribute": "red_object"}])
+def test_the_task_shows_make_anchors_with_the_condition_as_python(condition, tmp_path):
+    """The LLM is told to call make_anchors(..., condition=...); the call it is shown must be
+    Python that passes the plan's condition as a dict (or None), not a JSON string."""
+    import re
+
+    from agent.coder_agent import task_messages
+
+    plan = TraversalPlan(id="red_object", indices=[0, 1], values=[0.0, 1.0], mode="offset", condition=condition)
+    task = CoderTask(run_dir=tmp_path, settings=Settings().to_dict(), model_ref=MODEL_REF, latent_dim=3, plan=plan,
+                     attempt=1, seed=7, folder="traversals/red_object/attempt_1", bias_kind="conditional")
+    user = task_messages(task, max_turns=3)[1].content
+    call = re.search(r"make_anchors\((.*)\)", user).group(1)
+    seen = {}
+    eval(f"make_anchors({call})", {"make_anchors": lambda *args, **kwargs: seen.update(kwargs), "model": object()})  # noqa: S307
+    assert seen["condition"] == condition and seen["seed"] == 7

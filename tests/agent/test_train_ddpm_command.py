@@ -46,7 +46,7 @@ def test_init_from_continues_a_checkpoint_and_keeps_its_record(capsys, tmp_path)
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["--steps", "2", "--batch-size", "2", "--no-basis", "--device", "cpu"]
     assert main(["train-ddpm", "--out", str(first), "--channels", "4,8", "--image-size", "8", *common]) == 0
-    assert main(["train-ddpm", "--out", str(second), "--init-from", str(first), *common]) == 0
+    assert main(["train-ddpm", "--out", str(second), "--init-from", str(first), *common, "--seed", "1"]) == 0
     record = json.loads((second / "config.json").read_text())
     assert record["model"]["block_out_channels"] == [4, 8] and record["model"]["image_size"] == 8
     assert [stage["read_from"] for stage in record["training"]["earlier_stages"]] == [str(first)]
@@ -57,3 +57,17 @@ def test_init_from_a_folder_that_is_not_a_ddpm_is_one_line(capsys, tmp_path):
     code = main(["train-ddpm", "--out", str(tmp_path / "out"), "--init-from", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not a DDPM checkpoint folder" in err[0]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--channels", "4,8"], "--channels cannot be combined with --init-from"),
+    (["--seed", "0"], "--seed 0 was already used to train"),
+])
+def test_init_from_refuses_architecture_flags_and_a_used_seed(argv, message, capsys, tmp_path):
+    first = tmp_path / "first"
+    assert main(["train-ddpm", "--out", str(first), "--channels", "4,8", "--image-size", "8", "--steps", "1",
+                 "--batch-size", "2", "--no-basis", "--device", "cpu", "--seed", "0"]) == 0
+    capsys.readouterr()
+    code = main(["train-ddpm", "--out", str(tmp_path / "second"), "--init-from", str(first), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]

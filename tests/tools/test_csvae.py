@@ -258,3 +258,9 @@ def test_residual_posterior_starts_at_the_prior():
         prior_mean, prior_logvar = residual.prior_w(y)
         assert torch.equal(mean, prior_mean) and torch.equal(logvar, prior_logvar)
         assert not torch.allclose(free.encode_w(x, y)[0], prior_mean)
+
+
+@pytest.mark.parametrize("field", ["prior_present_mean", "prior_present_std", "prior_absent_std"])
+def test_the_prior_needs_positive_values(field):
+    with pytest.raises(ValueError, match="must be positive"):
+        _tiny(**{field: 0.0})

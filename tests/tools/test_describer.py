@@ -330,9 +330,9 @@ def test_a_growing_solid_in_a_room_gets_bigger():
 
 def test_the_camera_orbit_is_the_view_turning():
     """Renders of tools/shapes3d.py with the orientation swept from -30 to +30 degrees (the
-    camera moves right around the object): the floor-wall edge slants the other way, which is
-    the view turning, whatever the object; swept back, it turns the other way; without a
-    room (a plain backdrop) nothing is said about a view."""
+    camera moves to its left around the object): the floor-wall edge comes to rise to the
+    right, which is the view turning, whatever the object; swept back, it turns the other way;
+    in a room whose edge stays level an object that moves is not a view turning."""
     import torch
 
     from tools.factor_naming import named_factors
@@ -343,9 +343,19 @@ def test_the_camera_orbit_is_the_view_turning():
     factors[:, :, 5] = torch.tensor([0, 2, 5, 7, 9, 12, 14])
     frames = render(factors.reshape(-1, 6)).numpy().reshape(5, 7, 3, 64, 64)
     forward = texts(describe_traversal(frames, range(7)))
-    assert set(forward) == {"The view turns around the object from left to right."}, forward
+    assert set(forward) == {"The view turns around the object from right to left."}, forward
     assert "orientation" in named_factors(forward[0])
     backward = texts(describe_traversal(frames[:, ::-1].copy(), range(7)))
-    assert set(backward) == {"The view turns around the object from right to left."}, backward
-    sprite_frames = np.repeat(sprites([[0, 3, 5, 16, 16], [0, 3, 10, 16, 16]])[None], 1, axis=0)
-    assert not any("view" in t for t in texts(describe_traversal(sprite_frames, range(2))))
+    assert set(backward) == {"The view turns around the object from left to right."}, backward
+    moving = np.stack([coloured_scene(RED, BLUE, YELLOW, cx=x) for x in np.linspace(0.3, 0.7, 7)])[None]
+    assert texts(describe_traversal(moving, range(7))) == ["The object moves from left to right."]
+
+
+def test_flat_shapes_drawn_in_a_room_keep_their_flat_names():
+    """A dSprites square, ellipse and heart painted yellow over a drawn wall and floor: the
+    scene is a room, but the flat names fit these outlines better than the solids do."""
+    masks = sprites([[shape, 5, 0, 16, 20] for shape in (0, 0, 0, 1, 1, 2, 2)])[:, 0] > 0.5  # (7, 64, 64)
+    room = coloured_scene(RED, BLUE, YELLOW, half=0.0)
+    frames = np.stack([np.where(mask[None], np.asarray(YELLOW, dtype=np.float32)[:, None, None], room) for mask in masks])
+    assert texts(describe_traversal(frames[None], range(7))) == [
+        "The object changes shape from a square to an ellipse and then to a heart."]
