@@ -11,6 +11,7 @@ import pytest
 
 from agent.api import ExplainResult, explain
 from agent.errors import UserError
+from agent.settings import Settings
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_models.py"
 TINY = {"n_samples": 2, "frames": 3, "max_attempts": 1}
@@ -41,7 +42,8 @@ def test_rich_display_inlines_every_strip(result):
         assert base64.b64decode(data) == (result.run_dir / strip).read_bytes()
     by_id = {e["id"]: e for e in result.latents}
     assert by_id["z0"]["explanation"] in page and "No clear explanation" in page
-    assert "certainty 1.000 / threshold 0.800" in page
+    threshold = Settings().with_calibrated_threshold().threshold  # the shipped calibration, when there is one
+    assert f"certainty 1.000 / threshold {threshold:.3f}" in page
 
 
 def test_display_escapes_text_and_embeds_only_files_of_the_run(tmp_path):
