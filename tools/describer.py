@@ -258,7 +258,9 @@ def describe_traversal(
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
     rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
     noise = noise_spread(flat32, batch)
-    tilt = horizon_tilt(flat32, batch.bbox) if coloured else np.full(len(flat32), np.nan, dtype=np.float32)
+    tilt = np.full(len(flat32), np.nan, dtype=np.float32)  # the floor-wall edge's slant, in room frames only
+    if rooms.any():
+        tilt[rooms] = horizon_tilt(flat32[rooms], batch.bbox[rooms])
 
     samples: list[AnchorDescription] = []
     measured: list[dict[str, tuple[Change, float]]] = []
@@ -416,9 +418,9 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
     A flat shape drawn over a wall and a floor keeps the flat names when they name at least
     as many of its frames as the solids do and one of them is FLAT_ONLY (a solid's outline is
     never a heart; on 400 renders of tools/shapes3d.py the flat names call cubes squares and
-    spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid named in one frame only, between frames that name
-    others, is "unknown": a decoded cylinder turning into a sphere passes through a boxy
-    blend of the two, not a cube."""
+    spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid
+    named in one frame only, between frames that name others, is "unknown": a decoded
+    cylinder turning into a sphere passes through a boxy blend of the two, not a cube."""
     flat = batch.shape_name[index]
     if not room:
         return flat
