@@ -145,13 +145,14 @@ def describe_endpoint_error(config: LLMConfig, error: Exception) -> str:
     if isinstance(error, openai.APITimeoutError):
         return f"{where} did not answer within {config.timeout_s:g} s; check that the server is up, or raise the timeout"
     if isinstance(error, openai.APIConnectionError):
-        cause = _one_line(str(error.__cause__ or error))
-        return f"cannot reach {where}: {cause}; check the base URL (--base-url / OPENAI_BASE_URL) and that the server is running"
+        cause = _one_line(str(error.__cause__ or error)).rstrip(".")
+        return (f"cannot reach {where}: {cause}; check the base URL (--llm-base-url or OPENAI_BASE_URL) "
+                "and that the server is running")
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
         detail = _one_line(error.message)
         if status in (401, 403):
-            return f"{where} refused the API key (HTTP {status}: {detail}); set --api-key or OPENAI_API_KEY"
+            return f"{where} refused the API key (HTTP {status}: {detail}); set --llm-api-key or OPENAI_API_KEY"
         if status == 404:
             return f"{where} answered HTTP 404 ({detail}); check the model name and that the base URL ends in /v1"
         return f"{where} failed the request (HTTP {status}: {detail})"

@@ -105,7 +105,7 @@ def invoke_unavailable(config: LLMConfig) -> str:
 def test_rejected_key_names_the_fix():
     with OpenAIServer(invalid_api_key()) as server:
         message = invoke_unavailable(LLMConfig("openai", "m", server.base_url, "bad", timeout_s=5, max_retries=0))
-    assert "HTTP 401" in message and "OPENAI_API_KEY" in message
+    assert "HTTP 401" in message and "--llm-api-key or OPENAI_API_KEY" in message
 
 
 def test_server_error_after_retries_is_unavailable():

@@ -135,6 +135,7 @@ def test_unreachable_endpoint_fails_fast_with_one_line_naming_the_url():
     message = str(caught.value)
     assert base_url in message
     assert "cannot reach" in message
+    assert "--llm-base-url" in message  # the flag `explain` really has
     assert "\n" not in message
     assert elapsed < 5.0
 
