@@ -64,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from tools.device import resolve_device
 
     batch_size = args.batch_size if args.batch_size is not None else DEFAULT_BATCH[args.family]
-    if args.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    refuse_bad_values([
+        *budget_checks(args),
+        (args.lr > 0, f"--lr must be positive, got {args.lr}"),
+        (args.adversary_lr > 0, f"--adversary-lr must be positive, got {args.adversary_lr}"),
+        (args.beta > 0, f"--beta must be positive, got {args.beta}"),
+        (args.kl_warmup_steps >= 0, f"--kl-warmup-steps must be at least 0, got {args.kl_warmup_steps}"),
+    ])
     device = str(resolve_device(args.device))
     if args.family == "csvae":
         folder = _train_csvae(args, batch_size, device)
@@ -106,6 +111,23 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
             raise UserError(f"--init-from {args.init_from!r} must be a checkpoint folder")
         refuse_a_used_seed(args.seed, args.init_from)
     return train_vae(config, settings, args.out, init_from=args.init_from)
+
+
+def budget_checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
+    """(ok, message) for the options `train` and `train-ddpm` share: steps, time and threads."""
+    return [
+        (args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
+        (args.max_minutes > 0, f"--max-minutes must be positive, got {args.max_minutes}"),
+        (args.save_every_minutes > 0, f"--save-every-minutes must be positive, got {args.save_every_minutes}"),
+        (args.threads >= 0, f"--threads must be at least 0 (0: torch's default), got {args.threads}"),
+    ]
+
+
+def refuse_bad_values(checks: list[tuple[bool, str]]) -> None:
+    """UserError with the first failed check's message, before any training starts."""
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
 
 
 def refuse_a_used_seed(seed: int, init_from: str) -> None:

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from agent.commands.train import budget_checks, refuse_a_used_seed, refuse_bad_values
 from agent.errors import UserError
 
 if TYPE_CHECKING:
@@ -61,21 +62,15 @@ def run(args: argparse.Namespace) -> int:
     args.image_size = args.image_size if args.image_size is not None else 32
     args.channels = args.channels or (32, 32, 64)
     args.layers_per_block = args.layers_per_block if args.layers_per_block is not None else 1
-    checks = [
-        (args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
+    refuse_bad_values([
+        *budget_checks(args),
         (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
         (args.lr > 0, f"--lr must be positive, got {args.lr}"),
         (0 <= args.ema_decay < 1, f"--ema-decay must be in [0, 1), got {args.ema_decay}"),
         (args.layers_per_block >= 1, f"--layers-per-block must be at least 1, got {args.layers_per_block}"),
         (args.image_size >= 1 and 64 % args.image_size == 0, f"--image-size must divide 64, got {args.image_size}"),
-        (args.max_minutes > 0, f"--max-minutes must be positive, got {args.max_minutes}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
+    ])
     if args.init_from is not None:
-        from agent.commands.train import refuse_a_used_seed
-
         config = _checkpoint_config(args.init_from)
         refuse_a_used_seed(args.seed, args.init_from)
     else:

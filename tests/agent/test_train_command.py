@@ -1,9 +1,33 @@
-"""`latent-explainer train --init-from`: a continuation keeps the earlier stage in its record and
-refuses a seed an earlier stage used (it would replay the same data)."""
+"""`latent-explainer train`: values no run can use are one line with exit 2 before any training
+starts; `--init-from` keeps the earlier stage in its record and refuses a seed an earlier stage
+used (it would replay the same data)."""
 
 import json
 
+import pytest
+
 from agent.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--beta", "-1"], "--beta must be positive, got -1.0"),
+        (["--lr", "0"], "--lr must be positive"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--max-minutes", "0"], "--max-minutes must be positive"),
+        (["--save-every-minutes", "-5"], "--save-every-minutes must be positive"),
+        (["--kl-warmup-steps", "-1"], "--kl-warmup-steps must be at least 0"),
+        (["--threads", "-2"], "--threads must be at least 0"),
+        (["--family", "csvae", "--adversary-lr", "0"], "--adversary-lr must be positive"),
+    ],
+)
+def test_unusable_values_are_one_line_before_training(argv, message, capsys, tmp_path):
+    out = tmp_path / "out"
+    code = main(["train", "--out", str(out), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not out.exists()
 
 
 def test_init_from_records_the_earlier_stage_and_refuses_its_seed(capsys, tmp_path):

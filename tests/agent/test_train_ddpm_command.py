@@ -16,6 +16,8 @@ from agent.cli import main
         (["--channels", "4,x"], "not a comma-separated list"),
         (["--channels", "4,8,8,8", "--image-size", "4"], "--channels 4,8,8,8 with --image-size 4"),
         (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+        (["--save-every-minutes", "0"], "--save-every-minutes must be positive"),
+        (["--threads", "-1"], "--threads must be at least 0"),
         (["--dataset", "mnist"], "invalid choice"),
     ],
 )
