@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.commands.explain import add_settings_arguments
+from agent.errors import UserError
 from tools.builtin_models import DEFAULT_MODEL
 from tools.labelled_datasets import LABELLED_DATASETS
 
@@ -239,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     from agent.commands.explain import settings_from_args
 
     settings = settings_from_args(args)
+    if args.anchors < 2:
+        raise UserError(f"--anchors must be at least 2 (the probe compares anchors), got {args.anchors}")
     summary = evaluate_model(args.model, settings, args.out, args.n_images, args.label_seed, args.quiet, args.anchors)
     print(json.dumps(summary, indent=2) if args.json else format_report(summary))
     return 0

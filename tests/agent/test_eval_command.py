@@ -135,3 +135,9 @@ def test_a_model_of_an_unlabelled_dataset_is_refused(tmp_path, capsys):
     assert code == 2 and "dataset 'faces'" in err
     code, _, err = run_cli(capsys, "calibrate", "--model", str(folder), "--threshold", "0.5")
     assert code == 2 and "--threshold 0.5 has no meaning for calibrate" in err
+
+
+def test_too_few_probe_anchors_is_one_line_before_any_work(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "eval", "--anchors", "0", "--out", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") == 1 and "--anchors must be at least 2" in err
+    assert not (tmp_path / "run").exists()
