@@ -23,7 +23,8 @@ class TrainSettings:
     1 (0: no annealing); threads: torch CPU threads (0 leaves torch's default).
     capacity_max: nats of KL the code is pushed towards under capacity control (Burgess et al.
     2018; None: off), raised linearly from capacity_start to capacity_max over capacity_steps;
-    capacity_gamma: the weight of |KL - C| (tools/vae_losses.py)."""
+    capacity_gamma: the weight of |KL - C| (tools/vae_losses.py). command: how the run was
+    started (recorded with the settings in every checkpoint, so a killed run still says it)."""
 
     steps: int = 100_000
     batch_size: int = 256
@@ -38,6 +39,7 @@ class TrainSettings:
     capacity_gamma: float = 1000.0
     threads: int = 0
     device: str = "cpu"
+    command: str = ""
 
 
 def capacity_at(settings: TrainSettings, step: int) -> float | None:

@@ -98,7 +98,7 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes,
         kl_warmup_steps=args.kl_warmup_steps, threads=args.threads, device=device,
         capacity_max=args.capacity_max, capacity_start=args.capacity_start, capacity_steps=args.capacity_steps,
-        capacity_gamma=args.capacity_gamma,
+        capacity_gamma=args.capacity_gamma, command=_command_line(args),
     )
     if args.capacity_max is not None and not (0 <= args.capacity_start and 0 < args.capacity_max
                                                  and args.capacity_steps >= 1 and args.capacity_gamma > 0):

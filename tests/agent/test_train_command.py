@@ -37,6 +37,9 @@ def test_init_from_records_the_earlier_stage_and_refuses_its_seed(capsys, tmp_pa
     assert main(["train", "--out", str(second), "--init-from", str(first), "--seed", "1", "--beta", "2", *common]) == 0
     record = json.loads((second / "config.json").read_text())["training"]
     assert [stage["read_from"] for stage in record["earlier_stages"]] == [str(first)]
+    assert record["settings"]["command"].startswith("latent-explainer train ") and "--beta 2.0" in record["settings"]["command"]
+    assert f"--init-from {first}" in record["settings"]["command"]
+    assert "--seed 0" in record["earlier_stages"][0]["settings"]["command"]
     capsys.readouterr()
     code = main(["train", "--out", str(tmp_path / "third"), "--init-from", str(second), "--seed", "0", *common])
     err = capsys.readouterr().err.strip().splitlines()
