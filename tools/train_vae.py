@@ -97,6 +97,7 @@ def train_vae(config: VAEConfig, settings: TrainSettings, out: str | Path, progr
         terms = vae_loss(
             logits, x, z, mean, logvar, loss=config.loss, beta=config.beta,
             dataset_size=config.dataset_size, tc_estimator=config.tc_estimator,
+            mi_weight=config.mi_weight, dim_kl_weight=config.dim_kl_weight,
             kl_weight=min(1.0, step / settings.kl_warmup_steps) if settings.kl_warmup_steps else 1.0,
             capacity=capacity_at(settings, step), capacity_gamma=settings.capacity_gamma,
         )

@@ -25,6 +25,8 @@ class VAEConfig:
     loss: objective; beta: weight of the KL (beta-VAE) or of the total correlation
     (beta-TCVAE). tc_estimator: "mws" (minibatch-weighted) or "mss" (minibatch-stratified)
     sampling for log q(z) (Chen et al. 2018, section 3.1). dataset_size: N in those estimators.
+    mi_weight / dim_kl_weight: beta-TCVAE's alpha and gamma, the weights of the index-code mutual
+    information and of the dimension-wise KL (Chen et al. 2018, eq. 4; 1 in the paper's runs).
     """
 
     latent_dim: int = 10
@@ -35,6 +37,8 @@ class VAEConfig:
     loss: LossName = "beta_tcvae"
     beta: float = 6.0
     tc_estimator: Literal["mws", "mss"] = "mss"
+    mi_weight: float = 1.0
+    dim_kl_weight: float = 1.0
     dataset_size: int = 737_280
     dataset: str = "dsprites"
     extra: dict = field(default_factory=dict)

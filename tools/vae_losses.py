@@ -90,10 +90,17 @@ def vae_loss(
     dataset_size: int,
     tc_estimator: str = "mss",
     kl_weight: float = 1.0,
+    mi_weight: float = 1.0,
+    dim_kl_weight: float = 1.0,
     capacity: float | None = None,
     capacity_gamma: float = 1000.0,
 ) -> LossTerms:
     """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D).
+
+    beta_tcvae: recon + mi_weight * MI + beta * TC + dim_kl_weight * dimension-wise KL (alpha,
+    beta and gamma of Chen et al. 2018, eq. 4). A small alpha = gamma keeps latents open that the
+    full prior pressure would close (on dSprites: shape), while beta still pushes the latents
+    towards independence.
 
     kl_weight in [0, 1] scales every KL term (KL annealing, Bowman et al. 2016): training starts
     near an autoencoder so the encoder leaves the "mean image" plateau of sparse data such as
@@ -120,5 +127,5 @@ def vae_loss(
     elif loss == "beta_vae":
         total = recon + kl_weight * beta * kl
     else:
-        total = recon + kl_weight * (mi.mean() + beta * tc.mean() + dim_kl.mean())
+        total = recon + kl_weight * (mi_weight * mi.mean() + beta * tc.mean() + dim_kl_weight * dim_kl.mean())
     return LossTerms(total, recon, kl, None if tc is None else tc.mean())

@@ -22,6 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="dsprites, shapes3d, digits, or a folder of images in class sub-folders (csvae); vae: dsprites")
     p.add_argument("--loss", choices=["vae", "beta_vae", "beta_tcvae"], default="beta_tcvae")
     p.add_argument("--beta", type=float, default=6.0, help="KL weight (beta-VAE) or TC weight (beta-TCVAE)")
+    p.add_argument("--mi-weight", type=float, default=1.0,
+                   help="beta-TCVAE: weight alpha of the index-code mutual information (Chen et al. 2018, eq. 4)")
+    p.add_argument("--dim-kl-weight", type=float, default=1.0,
+                   help="beta-TCVAE: weight gamma of the dimension-wise KL (Chen et al. 2018, eq. 4)")
     p.add_argument("--tc-estimator", choices=["mws", "mss"], default="mss",
                    help="estimator of log q(z) for beta-TCVAE (Chen et al. 2018)")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z for --family vae (default 10)")
@@ -69,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         (args.lr > 0, f"--lr must be positive, got {args.lr}"),
         (args.adversary_lr > 0, f"--adversary-lr must be positive, got {args.adversary_lr}"),
         (args.beta > 0, f"--beta must be positive, got {args.beta}"),
+        (args.mi_weight >= 0, f"--mi-weight must be at least 0, got {args.mi_weight}"),
+        (args.dim_kl_weight >= 0, f"--dim-kl-weight must be at least 0, got {args.dim_kl_weight}"),
+        ((args.family, args.loss) == ("vae", "beta_tcvae") or (args.mi_weight == 1 and args.dim_kl_weight == 1),
+         "--mi-weight and --dim-kl-weight weight the terms of --family vae --loss beta_tcvae only"),
         (args.kl_warmup_steps >= 0, f"--kl-warmup-steps must be at least 0, got {args.kl_warmup_steps}"),
     ])
     device = str(resolve_device(args.device))
@@ -92,7 +100,8 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
         raise UserError(f"--latent-dim must be at least 1, got {latent_dim}")
     if batch_size < 3:
         raise UserError(f"--batch-size must be at least 3 for the TC estimator, got {batch_size}")
-    config = VAEConfig(latent_dim=latent_dim, loss=args.loss, beta=args.beta, tc_estimator=args.tc_estimator)
+    config = VAEConfig(latent_dim=latent_dim, loss=args.loss, beta=args.beta, tc_estimator=args.tc_estimator,
+                       mi_weight=args.mi_weight, dim_kl_weight=args.dim_kl_weight)
     settings = TrainSettings(
         steps=args.steps, batch_size=batch_size, lr=args.lr, seed=args.seed,
         max_minutes=args.max_minutes, save_every_minutes=args.save_every_minutes,

@@ -19,6 +19,8 @@ from agent.cli import main
         (["--save-every-minutes", "-5"], "--save-every-minutes must be positive"),
         (["--kl-warmup-steps", "-1"], "--kl-warmup-steps must be at least 0"),
         (["--threads", "-2"], "--threads must be at least 0"),
+        (["--mi-weight", "-0.1"], "--mi-weight must be at least 0"),
+        (["--loss", "beta_vae", "--dim-kl-weight", "0.1"], "weight the terms of --family vae --loss beta_tcvae only"),
         (["--family", "csvae", "--adversary-lr", "0"], "--adversary-lr must be positive"),
     ],
 )
@@ -34,8 +36,11 @@ def test_init_from_records_the_earlier_stage_and_refuses_its_seed(capsys, tmp_pa
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["--steps", "1", "--batch-size", "4", "--threads", "1", "--device", "cpu"]
     assert main(["train", "--out", str(first), "--seed", "0", *common]) == 0
-    assert main(["train", "--out", str(second), "--init-from", str(first), "--seed", "1", "--beta", "2", *common]) == 0
-    record = json.loads((second / "config.json").read_text())["training"]
+    assert main(["train", "--out", str(second), "--init-from", str(first), "--seed", "1", "--beta", "2",
+                 "--mi-weight", "0.5", *common]) == 0
+    saved = json.loads((second / "config.json").read_text())
+    record = saved["training"]
+    assert (saved["model"]["mi_weight"], saved["model"]["dim_kl_weight"]) == (0.5, 1.0)
     assert [stage["read_from"] for stage in record["earlier_stages"]] == [str(first)]
     assert record["settings"]["command"].startswith("latent-explainer train ") and "--beta 2.0" in record["settings"]["command"]
     assert f"--init-from {first}" in record["settings"]["command"]

@@ -92,6 +92,20 @@ def test_capacity_keeps_the_extra_tc_weight_of_beta_tcvae():
     assert torch.isclose(one.loss, one.reconstruction + 1000 * (one.kl - 1.0).abs(), atol=1e-3)
 
 
+def test_beta_tcvae_weights_each_term_of_the_decomposition():
+    from tools.vae_losses import beta_tcvae_terms
+
+    torch.manual_seed(0)
+    z = torch.randn(8, 3) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    logvar = torch.full((8, 3), -1.0)
+    args = (torch.zeros(8, 1, 4, 4), torch.ones(8, 1, 4, 4), z, z + 0.1, logvar)
+    terms = vae_loss(*args, loss="beta_tcvae", beta=3.0, dataset_size=100, mi_weight=0.2, dim_kl_weight=0.5)
+    mi, tc, dim_kl = (t.mean() for t in beta_tcvae_terms(z, z + 0.1, logvar, 100, "mss"))
+    expected = terms.reconstruction + 0.2 * mi + 3.0 * tc + 0.5 * dim_kl
+    assert torch.isclose(terms.loss, expected, atol=1e-4)
+    assert torch.isclose(terms.total_correlation, tc)
+
+
 def test_capacity_schedule_is_linear_then_flat():
     from tools.train_vae import TrainSettings, capacity_at
 
