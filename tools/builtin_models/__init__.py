@@ -28,7 +28,8 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         folder=HERE / "dsprites_btcvae",
         dataset="dsprites",
         family="vae",
-        description="beta-TCVAE (10 latents, TC weight 4) trained 40 CPU minutes on procedural dSprites; see its config.json",
+        description="beta-TCVAE (10 latents, TC weight 4) trained in five stages, 128 CPU minutes, on procedural dSprites; "
+                    "see its config.json",
     ),
     "shapes3d-csvae": BuiltinModel(
         name="shapes3d-csvae",
