@@ -98,9 +98,10 @@ def vae_loss(
     """The configured objective. x and logits: (B, C, H, W); z, mean, logvar: (B, D).
 
     beta_tcvae: recon + mi_weight * MI + beta * TC + dim_kl_weight * dimension-wise KL (alpha,
-    beta and gamma of Chen et al. 2018, eq. 4). A small alpha = gamma keeps latents open that the
-    full prior pressure would close (on dSprites: shape), while beta still pushes the latents
-    towards independence.
+    beta and gamma of Chen et al. 2018, eq. 4). A small alpha makes information cheap, so latents
+    stay open that the full weight would close (on dSprites: shape); gamma = 1 still pulls each
+    latent's marginal to N(0, 1), and beta pushes the latents towards independence. Capacity
+    control replaces alpha and gamma (below), so they must stay 1 there.
 
     kl_weight in [0, 1] scales every KL term (KL annealing, Bowman et al. 2016): training starts
     near an autoencoder so the encoder leaves the "mean image" plateau of sparse data such as

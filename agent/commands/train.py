@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         (args.dim_kl_weight >= 0, f"--dim-kl-weight must be at least 0, got {args.dim_kl_weight}"),
         ((args.family, args.loss) == ("vae", "beta_tcvae") or (args.mi_weight == 1 and args.dim_kl_weight == 1),
          "--mi-weight and --dim-kl-weight weight the terms of --family vae --loss beta_tcvae only"),
+        (args.capacity_max is None or (args.mi_weight == 1 and args.dim_kl_weight == 1),
+         "--mi-weight and --dim-kl-weight do not apply under capacity control (--capacity-max), which sets the KL"),
         (args.kl_warmup_steps >= 0, f"--kl-warmup-steps must be at least 0, got {args.kl_warmup_steps}"),
     ])
     device = str(resolve_device(args.device))

@@ -21,6 +21,7 @@ from agent.cli import main
         (["--threads", "-2"], "--threads must be at least 0"),
         (["--mi-weight", "-0.1"], "--mi-weight must be at least 0"),
         (["--loss", "beta_vae", "--dim-kl-weight", "0.1"], "weight the terms of --family vae --loss beta_tcvae only"),
+        (["--capacity-max", "20", "--mi-weight", "0.1"], "do not apply under capacity control"),
         (["--family", "csvae", "--adversary-lr", "0"], "--adversary-lr must be positive"),
     ],
 )
