@@ -121,8 +121,8 @@ def explain(model: str | os.PathLike, bias: str | None = None, llm: str | None =
     from agent.llm_config import parse_llm_spec
     from agent.run import RunRequest, run_explain
     from agent.settings import Settings
-    from tools.device import resolve_device
-    from tools.model_ref import parse_model_ref
+    from tools.models.device import resolve_device
+    from tools.models.references import parse_model_ref
 
     if not isinstance(model, str | os.PathLike):
         kind = "a model object" if hasattr(model, "decode") and hasattr(model, "latent_dim") else type(model).__name__

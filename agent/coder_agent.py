@@ -3,10 +3,10 @@ reads what went wrong and repairs it, up to a named turn limit.
 
 The model gets three tools. `run_code` executes a cell in the run's sandbox kernel; then the host
 (never the generated code) re-reads the traversal the cell was asked to write and checks it against
-the plan with tools.traversal_check.check_traversal. Its JSON observation carries the stdout and
+the plan with tools.traversal.check.check_traversal. Its JSON observation carries the stdout and
 stderr tails, the structured sandbox error (sandbox.errors.SandboxError.to_dict()), and the
 validation problems or "valid". `inspect_model` loads and checks the model in the kernel.
-`list_helpers` returns the generated catalogue of tools.perturbation (agent/helper_catalogue.py).
+`list_helpers` returns the generated catalogue of tools.traversal.perturbation (agent/helper_catalogue.py).
 
 The loop stops, checked in one place (`run_coder_agent`), when a run_code observation is valid,
 when the model answers without a tool call, or after `max_turns` model calls. A turn is one model
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prompts import render_prompt
-from tools.bias_spec import TraversalPlan
+from tools.bias_formula.plans import TraversalPlan
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -63,7 +63,7 @@ class CoderTask:
     @property
     def traversal_path(self) -> Path:
         """The file the host checks: run_dir / folder / traversal.npz."""
-        from tools.perturbation import TRAVERSAL_FILE
+        from tools.traversal.perturbation import TRAVERSAL_FILE
 
         return self.run_dir / self.folder / TRAVERSAL_FILE
 
@@ -95,7 +95,7 @@ def _sandbox_error_dict(error: SandboxError) -> dict:
 def check_written_traversal(task: CoderTask) -> list[str]:
     """Problems with the traversal the code wrote (empty when it matches the plan): the file must
     exist inside the run folder, be readable, and pass check_traversal."""
-    from tools.traversal_check import check_traversal, load_traversal
+    from tools.traversal.check import check_traversal, load_traversal
 
     path = task.traversal_path
     shown = f"{task.folder}/{path.name}"
@@ -184,7 +184,7 @@ def make_tools(task: CoderTask) -> list[BaseTool]:
         return inspect_model(task)
 
     def list_helpers_tool() -> str:
-        """Signatures and docstrings of the traversal helpers in tools.perturbation."""
+        """Signatures and docstrings of the traversal helpers in tools.traversal.perturbation."""
         return helper_catalogue()
 
     return [

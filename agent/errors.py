@@ -1,8 +1,6 @@
-"""Errors that are the user's to fix. The CLI prints their message as one line and exits
-non-zero; everything else is a bug and keeps its traceback."""
+"""The application's view of user errors: the base type lives at the bottom of the stack
+(tools/errors.py) so that tools/ and sandbox/ never import the application."""
 
+from tools.errors import UserError
 
-class UserError(Exception):
-    """A bad input: the message names the bad value and what is allowed."""
-
-    exit_code = 2
+__all__ = ["UserError"]

@@ -1,6 +1,6 @@
 """The traversal helpers an LLM coder may call, described from the code itself.
 
-The catalogue is built with `inspect` from tools.perturbation's `__all__`: each helper's
+The catalogue is built with `inspect` from tools.traversal.perturbation's `__all__`: each helper's
 signature (annotations evaluated, so `torch.Tensor` rather than a quoted string) and its
 docstring. Nothing is copied by hand, so what the coder is told cannot drift from what runs.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 
-HELPER_MODULE = "tools.perturbation"
+HELPER_MODULE = "tools.traversal.perturbation"
 """The module whose public functions generated perturbation code imports."""
 
 
@@ -46,7 +46,7 @@ def module_catalogue(module: ModuleType) -> str:
 
 @cache
 def helper_catalogue() -> str:
-    """The catalogue of tools.perturbation (imports torch on first call)."""
+    """The catalogue of tools.traversal.perturbation (imports torch on first call)."""
     import importlib
 
     return module_catalogue(importlib.import_module(HELPER_MODULE))

@@ -32,7 +32,7 @@ def _sandbox_settings(settings: dict, read_only_paths: tuple[str, ...]):
 def register_model(run_dir: str, model_ref: str) -> None:
     """Make the run's model visible (read-only) to its kernel: the user's model file's folder or
     checkpoint folder, which may lie under a folder the sandbox hides (/tmp, /home, /root)."""
-    from tools.model_ref import parse_model_ref
+    from tools.models.references import parse_model_ref
 
     ref = parse_model_ref(model_ref)
     paths: tuple[str, ...] = ()

@@ -24,7 +24,7 @@ from agent.run_spec import RunSpec
 
 if TYPE_CHECKING:
     from agent.llm_config import LLMConfig
-    from tools.builtin_models import BuiltinModel
+    from tools.models.builtin import BuiltinModel
 
 NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -83,7 +83,7 @@ def parse_request(sentence: str, models: Mapping[str, BuiltinModel] | None = Non
     """Read `sentence` with rules. models: the built-in registry (default BUILTIN_MODELS); cwd:
     where relative folders are looked up (default the working directory). Never raises for what
     it cannot read: that goes to RunSpec.not_understood."""
-    from tools.builtin_models import BUILTIN_MODELS
+    from tools.models.builtin import BUILTIN_MODELS
 
     reader = _Reader(sentence or "", BUILTIN_MODELS if models is None else models, cwd or Path.cwd())
     return reader.read()
@@ -302,8 +302,8 @@ def _builtin_list(models: Mapping[str, BuiltinModel]) -> str:
 def router_instructions(models: Mapping[str, BuiltinModel] | None = None) -> str:
     """The system message of the structured-output call, with the current built-ins."""
     from tools.bias_formula import DEFAULT_FORMULAS
-    from tools.builtin_models import BUILTIN_MODELS
-    from tools.model_ref import ALLOWED_FORMS
+    from tools.models.builtin import BUILTIN_MODELS
+    from tools.models.references import ALLOWED_FORMS
 
     models = BUILTIN_MODELS if models is None else models
     builtins = "; ".join(f"{m.name} ({m.family}, {m.dataset}: {m.description})" for m in models.values()) or "none"
@@ -322,7 +322,7 @@ def parse_request_with_llm(sentence: str, config: LLMConfig, models: Mapping[str
     import openai
 
     from agent.llm_config import build_chat_model, endpoint_errors_as_unavailable
-    from tools.builtin_models import BUILTIN_MODELS
+    from tools.models.builtin import BUILTIN_MODELS
 
     models = BUILTIN_MODELS if models is None else models
     chat = build_chat_model(config, temperature=0.0, n=1)

@@ -16,7 +16,7 @@ CHECKPOINT_FILE = "checkpoints.sqlite"
 
 @dataclass
 class RunRequest:
-    """model_ref: a tools.model_ref reference. bias_formula: None for the family's default.
+    """model_ref: a tools.models.references reference. bias_formula: None for the family's default.
     out: the run folder (None: a new folder under runs/). settings: agent.settings.Settings.
     progress: "lines", "jsonl" or "quiet". resume: continue the run in `out` from its checkpoint."""
 

@@ -75,7 +75,7 @@ class RunSpec(BaseModel):
 
 @dataclass(frozen=True)
 class ResolvedRun:
-    """A checked RunSpec. model_ref: canonical tools.model_ref reference. model_family: the
+    """A checked RunSpec. model_ref: canonical tools.models.references reference. model_family: the
     built-in's family (None for a file or folder: the model's metadata decides in the run).
     bias_formula: None means the model's default bias. bias_source: where the formula came from,
     in words. settings: agent.settings.Settings of the run."""
@@ -99,8 +99,8 @@ def resolve_run_spec(spec: RunSpec, settings: object, flags: Mapping[str, object
 
     from agent.nodes.planner import FAMILY_BIAS
     from tools.bias_formula import DEFAULT_FORMULAS, parse_bias
-    from tools.builtin_models import BUILTIN_MODELS
-    from tools.model_ref import ALLOWED_FORMS, parse_model_ref
+    from tools.models.builtin import BUILTIN_MODELS
+    from tools.models.references import ALLOWED_FORMS, parse_model_ref
 
     if spec.not_understood:
         raise UserError("; ".join(spec.not_understood))

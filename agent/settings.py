@@ -95,8 +95,8 @@ class Settings:
         when one is saved and no threshold was given; otherwise unchanged."""
         from dataclasses import replace
 
-        from tools.calibration import load_threshold
-        from tools.similarity import SIMILARITY_MEASURE
+        from tools.certainty.calibration import load_threshold
+        from tools.certainty.similarity import SIMILARITY_MEASURE
 
         if self.threshold_source != "default":
             return self

@@ -12,9 +12,7 @@ import sys
 import time
 
 from agent.errors import UserError
-from tools.checkpoint import CheckpointError, load_checkpoint
-from tools.device import resolve_device
-from tools.ground_truth import (
+from tools.evaluation.ground_truth import (
     KL_FLOOR_NATS,
     MIN_NORMALIZED_MI,
     RELATIVE_MI,
@@ -22,6 +20,8 @@ from tools.ground_truth import (
     encode_labelled_sample,
     ground_truth_from_codes,
 )
+from tools.models.device import resolve_device
+from tools.models.vae.checkpoint import CheckpointError, load_checkpoint
 
 
 def format_table(truth: GroundTruth) -> str:

@@ -1,4 +1,4 @@
-"""Print the probe-read ground truth of a decoder-only model (tools/probe_ground_truth.py): per
+"""Print the probe-read ground truth of a decoder-only model (tools/evaluation/probe_ground_truth.py): per
 coordinate whether it is traversed and active, its image change, the swept spread of each factor
 (floors on the last line) and the factors it controls, then the gap statistic and the timings.
 
@@ -6,7 +6,7 @@ coordinate whether it is traversed and active, its image change, the swept sprea
         [--range R] [--probe FOLDER] [--device cpu] [--threads 1] [--save FILE.json]
 
 A second table gives, per coordinate and factor, the fraction of anchors whose own traversal
-moves the factor past its floor (tools/probe_ground_truth.py `consistency`).
+moves the factor past its floor (tools/evaluation/probe_ground_truth.py `consistency`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from agent.errors import UserError
-from tools.probe_ground_truth import (
+from tools.evaluation.probe_ground_truth import (
     TraversalSpread,
     consistency,
     ground_truth_from_spread,
@@ -61,8 +61,8 @@ def measurement_record(measured: TraversalSpread) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tools.factor_probe import load_probe
-    from tools.model_loading import load_model
+    from tools.evaluation.factor_probe.model import load_probe
+    from tools.models.loading import load_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a model reference (builtin:NAME, a checkpoint folder, FILE.py:FN)")

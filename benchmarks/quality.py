@@ -33,9 +33,9 @@ def labelled_builtin_models() -> list[str]:
     family with a ground-truth measure (tools/model_ground_truth.MEASURES: vae, csvae, ddpm; a
     family added there is picked up here without a change). Naming a
     built-in model of another family with --model is the one-line error of `eval`."""
-    from tools.builtin_models import BUILTIN_MODELS
-    from tools.labelled_datasets import LABELLED_DATASETS
-    from tools.model_ground_truth import MEASURES
+    from tools.data.labelled import LABELLED_DATASETS
+    from tools.evaluation.model_ground_truth import MEASURES
+    from tools.models.builtin import BUILTIN_MODELS
 
     return [f"builtin:{m.name}" for m in BUILTIN_MODELS.values()
             if m.dataset in LABELLED_DATASETS and m.family in MEASURES]

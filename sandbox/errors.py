@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import UserError
+from tools.errors import UserError
 
 if TYPE_CHECKING:
     from sandbox.result import CellResult

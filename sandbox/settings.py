@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.errors import UserError
+from tools.errors import UserError
 
 IsolationMode = Literal["auto", "strict", "off"]
 ISOLATION_MODES: tuple[str, ...] = ("auto", "strict", "off")

@@ -50,7 +50,7 @@ def parse_groups(items: list[str]) -> dict[str, list[int]]:
 
 def run_check(args: argparse.Namespace) -> int:
     from tools.bias_formula import parse_bias, to_text
-    from tools.bias_spec import DEFAULT_FRAMES, DEFAULT_RANGE, plan_for_model, traversal_values
+    from tools.bias_formula.plans import DEFAULT_FRAMES, DEFAULT_RANGE, plan_for_model, traversal_values
 
     groups = parse_groups(args.groups)
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]

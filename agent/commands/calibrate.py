@@ -1,17 +1,17 @@
 """`latent-explainer calibrate --model M [--model M2 ...] [--out FILE] [--method ...]`: choose the
 certainty threshold from labelled models and save it with the similarity measure and vision
-backend it belongs to (tools/calibration.py).
+backend it belongs to (tools/certainty/calibration.py).
 
 Steps:
-1. Per model (each must be one `eval` can judge: tools/model_ground_truth.py): its ground truth
+1. Per model (each must be one `eval` can judge: tools/evaluation/model_ground_truth.py): its ground truth
    from a labelled sample, then an `explain` run with the gate open (threshold -1, the lowest cosine): every
    latent whose frames change is accepted at its first attempt, so its certainty is the raw
    agreement of its samples, not one raised by re-drawing anchors after a rejection. Frames
    that barely change are still widened as usual; a latent whose frames never change keeps the
    certainty of its "no change" samples.
-2. Pool (certainty, active) over all latents of all models; "active" as in tools/evaluation.py.
+2. Pool (certainty, active) over all latents of all models; "active" as in tools/evaluation/scoring.py.
 3. Pick the threshold by maximum Jaccard of (certainty >= t) with "active" (the criterion of
-   LatentExplainer, Zhu et al. 2024), or by Youden's J with --method youden (tools/roc.py).
+   LatentExplainer, Zhu et al. 2024), or by Youden's J with --method youden (tools/evaluation/roc.py).
 4. Save it to --out with the statistics behind it, and draw the pooled ROC beside it
    (<out stem>-roc.png).
 """
@@ -41,8 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a labelled model (builtin:NAME or a checkpoint folder); repeat for several")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"calibration file to write or update (default {DEFAULT_OUT}); point "
-                        "LATENT_EXPLAINER_CALIBRATION at it, or ship it as tools/calibration.json")
-    p.add_argument("--method", choices=["max-jaccard", "youden"], default="max-jaccard",  # tools.roc.METHODS
+                        "LATENT_EXPLAINER_CALIBRATION at it, or ship it as tools/certainty/calibration.json")
+    p.add_argument("--method", choices=["max-jaccard", "youden"], default="max-jaccard",  # tools.evaluation.roc.METHODS
                    help="maximise the Jaccard agreement of acceptance with activity (default) or Youden's J")
     p.add_argument("--n-images", type=int, default=DEFAULT_LABELLED_IMAGES,
                    help=f"labelled images encoded for the ground truth (default {DEFAULT_LABELLED_IMAGES})")
@@ -56,13 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def raw_certainties(
     model_ref: str, settings: Settings, n_images: int, label_seed: int, runs_dir: Path, quiet: bool
 ) -> tuple[list[dict], dict]:
-    """Step 1 for one model: its scored rows (tools.evaluation.LatentScore as dicts) from an
+    """Step 1 for one model: its scored rows (tools.evaluation.scoring.LatentScore as dicts) from an
     open-gate explain run in a new folder under runs_dir, and the run's backend names."""
     from agent.commands.eval import measure_truth
     from agent.nodes.reporter import RESULTS_FILE
     from agent.run import RunRequest, new_run_dir, run_explain
-    from tools.evaluation import evaluate_results
-    from tools.model_ref import parse_model_ref
+    from tools.evaluation.scoring import evaluate_results
+    from tools.models.references import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
     truth = measure_truth(ref, n_images, label_seed, settings.device, traversal_range=settings.traversal_range).truth
@@ -77,10 +77,10 @@ def raw_certainties(
 def run(args: argparse.Namespace) -> int:
     from agent.commands.eval import labelled_checkpoint
     from agent.commands.explain import settings_from_args
-    from tools.calibration import save_calibration
-    from tools.evaluation import json_ready
-    from tools.roc import roc_curve, select_threshold, write_roc_png
-    from tools.similarity import SIMILARITY_MEASURE
+    from tools.certainty.calibration import save_calibration
+    from tools.certainty.similarity import SIMILARITY_MEASURE
+    from tools.evaluation.roc import roc_curve, select_threshold, write_roc_png
+    from tools.evaluation.scoring import json_ready
 
     if args.threshold is not None:
         raise UserError(f"--threshold {args.threshold} has no meaning for calibrate: it runs with the gate open "

@@ -2,17 +2,17 @@
 data, then measure the explanations against what the labels say each latent controls.
 
 Steps (`evaluate_model`):
-1. The model must be one whose ground truth can be measured (tools/model_ground_truth.py): a
+1. The model must be one whose ground truth can be measured (tools/evaluation/model_ground_truth.py): a
    built-in model or a checkpoint folder, of a family with a measure (vae and csvae, through
    their encoders), trained on a labelled dataset (dsprites, shapes3d). Anything else
    (FILE.py:FN, disvae:, a DDPM, a model of an unlabelled dataset) is a one-line UserError
    before any work.
 2. Measure the ground truth on `n_images` labelled renders (seeded): per latent, the factors it
-   controls, and the MIG (tools/ground_truth.py); DCI and SAP (tools/disentanglement_metrics.py)
+   controls, and the MIG (tools/evaluation/ground_truth.py); DCI and SAP (tools/evaluation/disentanglement_metrics.py)
    of the encoded sample.
 3. Run `explain` on the model into the run folder.
-4. Score the results (tools/evaluation.py): per latent truth, named factors, certainty,
-   status; factor accuracy; gating AUC, F1 and Jaccard. Text metrics (tools/text_metrics.py)
+4. Score the results (tools/evaluation/scoring.py): per latent truth, named factors, certainty,
+   status; factor accuracy; gating AUC, F1 and Jaccard. Text metrics (tools/evaluation/text_metrics.py)
    of every explained active latent against reference explanations of its true factors.
 5. Write roc.png (certainty against "active", the run's threshold marked) and
    evaluation.json into the run folder, add both to results.json's "links" and re-write
@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent.commands.explain import add_settings_arguments
 from agent.errors import UserError
-from tools.builtin_models import DEFAULT_MODEL
-from tools.labelled_datasets import LABELLED_DATASETS
+from tools.data.labelled import LABELLED_DATASETS
+from tools.models.builtin import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from agent.settings import Settings
-    from tools.ground_truth import GroundTruth
-    from tools.model_ground_truth import LabelledModel, MeasuredTruth
+    from tools.evaluation.ground_truth import GroundTruth
+    from tools.evaluation.model_ground_truth import LabelledModel, MeasuredTruth
 
 ROC_FILE = "roc.png"
 EVALUATION_FILE = "evaluation.json"
@@ -61,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def labelled_checkpoint(model_ref: str) -> LabelledModel:
-    """The checked model of step 1 (tools.model_ground_truth.labelled_model); loads nothing."""
-    from tools.model_ground_truth import labelled_model
+    """The checked model of step 1 (tools.evaluation.model_ground_truth.labelled_model); loads nothing."""
+    from tools.evaluation.model_ground_truth import labelled_model
 
     return labelled_model(model_ref)
 
@@ -72,7 +72,7 @@ def measure_truth(model_ref: str, n_images: int, seed: int, device: str | None,
     """Step 2's ground truth of the model, measured on a labelled sample of n_images drawn with
     `seed` (a DDPM: `anchors` probed traversals over the range explain uses); the model runs on
     `device` (auto: CUDA when present)."""
-    from tools.model_ground_truth import measure_ground_truth
+    from tools.evaluation.model_ground_truth import measure_ground_truth
 
     return measure_ground_truth(labelled_checkpoint(model_ref), n_images, seed, device, anchors, traversal_range)
 
@@ -96,10 +96,10 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
     """Score the run in run_dir against `truth` (a GroundTruth) and write roc.png and
     evaluation.json (steps 4-5); returns the evaluation as a JSON-ready dict."""
     from agent.nodes.reporter import RESULTS_FILE
-    from tools.evaluation import evaluate_results, json_ready
-    from tools.roc import operating_point, roc_curve, write_roc_png
-    from tools.similarity import SIMILARITY_MEASURE
-    from tools.text_metrics import mean_text_scores, reference_explanations, text_scores
+    from tools.certainty.similarity import SIMILARITY_MEASURE
+    from tools.evaluation.roc import operating_point, roc_curve, write_roc_png
+    from tools.evaluation.scoring import evaluate_results, json_ready
+    from tools.evaluation.text_metrics import mean_text_scores, reference_explanations, text_scores
 
     results = json.loads((run_dir / RESULTS_FILE).read_text())
     evaluation = evaluate_results(results, truth)
@@ -146,7 +146,7 @@ def measure_disentanglement(measured: MeasuredTruth) -> dict:
     """MIG (from the truth), DCI and SAP of the encoded labelled sample (codes (N, D), factors
     (N, F) in the dataset's factor order); DCI and SAP are None when the truth was measured
     without codes. A JSON-ready dict."""
-    from tools.disentanglement_metrics import dci, sap
+    from tools.evaluation.disentanglement_metrics import dci, sap
 
     truth = measured.truth
     scores: dict = {"dci": None, "sap": None}
@@ -174,7 +174,7 @@ def evaluate_model(model_ref: str, settings: Settings, out: Path | None, n_image
     """The whole evaluation of one model (module docstring, steps 1-5); returns the JSON-ready
     summary that `eval --json` prints. settings: agent.settings.Settings for the explain run."""
     from agent.run import RunRequest, run_explain
-    from tools.model_ref import parse_model_ref
+    from tools.models.references import parse_model_ref
 
     ref = str(parse_model_ref(model_ref))
     family = labelled_checkpoint(ref).family  # a model eval cannot judge is refused before any work

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from tools.builtin_models import DEFAULT_MODEL
+from tools.models.builtin import DEFAULT_MODEL
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def settings_from_args(args: argparse.Namespace):
     if args.llm_api_key:
         os.environ["OPENAI_API_KEY"] = args.llm_api_key  # read by the client; kept out of state
     parse_llm_spec(settings.llm, base_url=settings.llm_base_url)  # a bad spec fails here, before any work
-    from tools.device import resolve_device
+    from tools.models.device import resolve_device
 
     resolve_device(settings.device)  # likewise a device that is not there
     return settings
@@ -84,7 +84,7 @@ def resume(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from agent.run import RunRequest, run_explain
-    from tools.model_ref import parse_model_ref
+    from tools.models.references import parse_model_ref
 
     if args.resume:
         return resume(args)

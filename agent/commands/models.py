@@ -11,7 +11,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.builtin_models import BUILTIN_MODELS
+    from tools.models.builtin import BUILTIN_MODELS
 
     for model in BUILTIN_MODELS.values():
         print(f"builtin:{model.name:<20} {model.family:<6} {model.dataset:<10} {model.description}")

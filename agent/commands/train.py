@@ -65,7 +65,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.device import resolve_device
+    from tools.models.device import resolve_device
 
     batch_size = args.batch_size if args.batch_size is not None else DEFAULT_BATCH[args.family]
     refuse_bad_values([
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
-    from tools.train_vae import TrainSettings, train_vae
-    from tools.vae import VAEConfig
+    from tools.models.vae.model import VAEConfig
+    from tools.models.vae.training import TrainSettings, train_vae
 
     if args.dataset != "dsprites":
         raise UserError(f"--family vae trains on --dataset dsprites only, not {args.dataset!r}; "
@@ -116,7 +116,7 @@ def _train_vae(args: argparse.Namespace, batch_size: int, device: str):
         raise UserError("capacity control needs --capacity-start >= 0, --capacity-max > 0, --capacity-steps >= 1 "
                         "and --capacity-gamma > 0")
     if args.init_from:
-        from tools.model_ref import parse_model_ref
+        from tools.models.references import parse_model_ref
 
         if parse_model_ref(args.init_from).kind != "checkpoint":
             raise UserError(f"--init-from {args.init_from!r} must be a checkpoint folder")
@@ -143,8 +143,8 @@ def refuse_bad_values(checks: list[tuple[bool, str]]) -> None:
 
 def refuse_a_used_seed(seed: int, init_from: str) -> None:
     """UserError when a stage of checkpoint `init_from` was trained with `seed`: the
-    continuation would see the same data again (tools/training_record.py)."""
-    from tools.training_record import used_seeds
+    continuation would see the same data again (tools/models/training_record.py)."""
+    from tools.models.training_record import used_seeds
 
     used = used_seeds(init_from)
     if seed in used:
@@ -153,8 +153,8 @@ def refuse_a_used_seed(seed: int, init_from: str) -> None:
 
 
 def _train_csvae(args: argparse.Namespace, batch_size: int, device: str):
-    from tools.csvae import CSVAEConfig
-    from tools.train_csvae import CSVAETrainSettings, labelled_source, train_csvae
+    from tools.models.csvae.model import CSVAEConfig
+    from tools.models.csvae.training import CSVAETrainSettings, labelled_source, train_csvae
 
     if args.latent_dim is not None:
         raise UserError("--latent-dim is for --family vae; a CSVAE's code is --z-dim plus --w-dim per attribute")

@@ -11,7 +11,7 @@ from agent.commands.train import budget_checks, refuse_a_used_seed, refuse_bad_v
 from agent.errors import UserError
 
 if TYPE_CHECKING:
-    from tools.ddpm import DDPMConfig
+    from tools.models.ddpm.model import DDPMConfig
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -49,8 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.device import resolve_device
-    from tools.train_ddpm import DDPMTrainSettings, train_ddpm
+    from tools.models.ddpm.training import DDPMTrainSettings, train_ddpm
+    from tools.models.device import resolve_device
 
     architecture = {"--dataset": args.dataset, "--image-size": args.image_size, "--channels": args.channels,
                     "--layers-per-block": args.layers_per_block}
@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config_from_flags(args: argparse.Namespace) -> DDPMConfig:
-    from tools.ddpm import DDPMConfig
-    from tools.train_ddpm import DATASET_CHANNELS
+    from tools.data.procedural import DATASET_CHANNELS
+    from tools.models.ddpm.model import DDPMConfig
 
     try:
         return DDPMConfig(image_size=args.image_size, block_out_channels=args.channels,
@@ -102,7 +102,7 @@ def _checkpoint_config(folder: str) -> DDPMConfig:
     """The DDPMConfig of checkpoint `folder`; UserError when it is not a DDPM checkpoint."""
     from pathlib import Path
 
-    from tools.ddpm import CONFIG_FILE, DDPMConfig, is_ddpm_checkpoint
+    from tools.models.ddpm.model import CONFIG_FILE, DDPMConfig, is_ddpm_checkpoint
 
     if not is_ddpm_checkpoint(folder):
         raise UserError(f"--init-from {folder}: not a DDPM checkpoint folder (config.json with family \"ddpm\")")

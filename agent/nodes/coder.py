@@ -67,7 +67,7 @@ def llm_code(state: LatentState, config: RunnableConfig) -> dict:
     An endpoint that cannot serve the requests raises LLMUnavailable (one line at the CLI)."""
     from agent.coder_agent import CoderTask, run_coder_agent
     from agent.llm_config import build_chat_model, endpoint_errors_as_unavailable, parse_llm_spec
-    from tools.bias_spec import TraversalPlan
+    from tools.bias_formula.plans import TraversalPlan
 
     job = state["job"]
     settings = job["settings"]

@@ -10,7 +10,7 @@ from agent.kernel_pool import run_cell
 from agent.settings import with_model_defaults
 from agent.state import RunState
 from prompts import render_prompt
-from tools.bias_spec import plan_for_model, traversal_values
+from tools.bias_formula.plans import plan_for_model, traversal_values
 
 FAMILY_BIAS = {"vae": "disentanglement", "csvae": "conditional", "ddpm": "disentanglement", "sd": "conditional"}
 """The bias each model family is explained under when the user gives no formula (DESIGN.md)."""

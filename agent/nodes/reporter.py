@@ -30,7 +30,7 @@ def build_results(state: RunState) -> dict:
 
 def write_outputs(run_dir: str | Path, results: dict) -> tuple[Path, Path]:
     """Write results.json and report.html; returns both paths."""
-    from tools.report_html import write_report
+    from tools.report.html import write_report
 
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_FILE

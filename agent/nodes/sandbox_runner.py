@@ -8,14 +8,14 @@ from pathlib import Path
 from agent.kernel_pool import run_cell
 from agent.nodes.coder import traversal_folder
 from agent.state import LatentState
-from tools.bias_spec import TraversalPlan
-from tools.perturbation import TRAVERSAL_FILE
-from tools.traversal_check import check_traversal, load_traversal
+from tools.bias_formula.plans import TraversalPlan
+from tools.traversal.check import check_traversal, load_traversal
+from tools.traversal.perturbation import TRAVERSAL_FILE
 
 
 def _render_images(run_dir: Path, plan_id: str, attempt: int, frames, values) -> tuple[list[str], str]:
     """PNG frames of the first anchor and a labelled strip; paths relative to run_dir."""
-    from tools.strip import make_strip, save_frames
+    from tools.traversal.strip import make_strip, save_frames
 
     frame_dir = run_dir / "frames" / plan_id / f"attempt_{attempt}"
     paths = save_frames(frames[0], frame_dir, plan_id)

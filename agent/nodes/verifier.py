@@ -2,7 +2,7 @@
 2024, section 3.4).
 
 certainty = mean pairwise cosine similarity of the samples' sentence embeddings (a sample that
-saw no change counts as agreeing with nothing, tools/similarity.py). Then, checked here and only
+saw no change counts as agreeing with nothing, tools/certainty/similarity.py). Then, checked here and only
 here, with the loop limit settings.max_attempts:
 - frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
   widened by settings.widen_factor, up to settings.max_range: every value is scaled by the same
@@ -16,7 +16,7 @@ here, with the loop limit settings.max_attempts:
 from __future__ import annotations
 
 from agent.state import Decision, LatentState
-from tools.similarity import agreement
+from tools.certainty.similarity import agreement
 
 NO_EXPLANATION = "No clear explanation"
 

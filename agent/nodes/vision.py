@@ -1,6 +1,6 @@
 """Vision node: n explanation samples for one traversal.
 
-Offline (no LLM configured) the analytic describer (tools/describer.py) measures every frame and
+Offline (no LLM configured) the analytic describer (tools/describe/describer.py) measures every frame and
 words what changes, one sample per anchor code. With an LLM configured, one request carries the
 labelled strip once and asks for n samples at the configured temperature; the describer's
 measurements go along as text.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agent.state import LatentState
 from prompts import render_prompt
-from tools.traversal_check import load_traversal
+from tools.traversal.check import load_traversal
 
 OFFLINE_VISION = "offline-analytic"
 
@@ -29,7 +29,7 @@ def _measurement_summary(measurements: dict, limit: int = 6) -> str:
 
 def query_vision_model(state: LatentState) -> dict:
     """Returns {samples, visible, measurements, pixel_change, steps}."""
-    from tools.describer import describe_traversal
+    from tools.describe.describer import describe_traversal
 
     job = state["job"]
     run_dir = Path(job["run_dir"])

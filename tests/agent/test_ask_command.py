@@ -17,7 +17,7 @@ from agent.run_spec import RunSpec, describe_run_spec, resolve_run_spec
 from agent.settings import Settings
 from tests.openai_server import JsonReply, OpenAIServer
 from tools.bias_formula import DEFAULT_FORMULAS
-from tools.builtin_models import BUILTIN_MODELS
+from tools.models.builtin import BUILTIN_MODELS
 
 ROOT = Path(__file__).parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "user_models.py"
@@ -75,8 +75,8 @@ def test_without_a_terminal_it_refuses_unless_yes(tmp_path, capsys, monkeypatch)
 
 
 def test_folder_example_reads_as_the_right_job(tmp_path, capsys, monkeypatch):
-    from tools.checkpoint import save_checkpoint
-    from tools.vae import BurgessVAE, VAEConfig
+    from tools.models.vae.checkpoint import save_checkpoint
+    from tools.models.vae.model import BurgessVAE, VAEConfig
 
     save_checkpoint(BurgessVAE(VAEConfig(latent_dim=2, hidden_channels=4, hidden_dim=8)), tmp_path / "ckpt")
     monkeypatch.chdir(tmp_path)
@@ -156,8 +156,8 @@ EXAMPLES = [
 @pytest.mark.parametrize(("sentence", "reply", "expected"), EXAMPLES)
 def test_with_an_llm_the_job_it_read_is_shown(sentence, reply, expected, tmp_path, capsys, monkeypatch):
     """The structured-output answer of a real local server becomes the job shown for confirming."""
-    from tools.checkpoint import save_checkpoint
-    from tools.vae import BurgessVAE, VAEConfig
+    from tools.models.vae.checkpoint import save_checkpoint
+    from tools.models.vae.model import BurgessVAE, VAEConfig
 
     save_checkpoint(BurgessVAE(VAEConfig(latent_dim=2, hidden_channels=4, hidden_dim=8)), tmp_path / "ckpt")
     monkeypatch.chdir(tmp_path)

@@ -23,7 +23,7 @@ from agent.llm_config import LLMUnavailable
 from agent.nodes.coder import CHAT_MODEL_KEY, coder_name, template_code, traversal_folder, write_perturbation_code
 from agent.nodes.sandbox_runner import run_perturbation_code
 from agent.settings import Settings
-from tools.bias_spec import TraversalPlan
+from tools.bias_formula.plans import TraversalPlan
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_models.py"
 MODEL_REF = f"{FIXTURE}:build"
@@ -189,7 +189,7 @@ def test_tools_inspect_the_model_and_list_the_helpers(run_dir):
 
 
 def test_helper_catalogue_is_generated_from_the_code():
-    import tools.perturbation as perturbation
+    import tools.traversal.perturbation as perturbation
 
     catalogue = helper_catalogue()
     for name in perturbation.__all__:

@@ -16,12 +16,12 @@ from PIL import Image
 from agent.cli import main
 from agent.commands.eval import format_report
 from agent.settings import Settings
-from tools.calibration import load_threshold
-from tools.checkpoint import save_checkpoint
-from tools.dsprites import render
-from tools.ground_truth import labelled_factors
-from tools.similarity import SIMILARITY_MEASURE
-from tools.vae import BurgessVAE, VAEConfig
+from tools.certainty.calibration import load_threshold
+from tools.certainty.similarity import SIMILARITY_MEASURE
+from tools.data.dsprites import render
+from tools.evaluation.ground_truth import labelled_factors
+from tools.models.vae.checkpoint import save_checkpoint
+from tools.models.vae.model import BurgessVAE, VAEConfig
 
 FAST = ["--n-samples", "2", "--frames", "4", "--max-attempts", "1", "--n-images", "400", "--quiet"]
 

@@ -2,7 +2,7 @@
 3DShapes, and the one-line refusals of models without ground truth.
 
 The checkpoint is freshly built with the residual w posterior, so q(w | x, y) is its prior: each
-attribute's w is that attribute (tests/tools/test_labelled_encoders.py). The labels therefore
+attribute's w is that attribute (tests/tools/evaluation/test_labelled_encoders.py). The labels therefore
 say which factor every explained group controls, whatever the describer makes of the frames of
 a random decoder."""
 
@@ -19,11 +19,11 @@ import torch
 from agent.cli import main
 from agent.commands.eval import format_report
 from tests.agent.test_eval_command import tiny_labelled_vae
-from tests.tools.test_labelled_encoders import ATTRIBUTE_FACTOR, tiny_csvae
-from tools.checkpoint import save_checkpoint
-from tools.csvae import save_csvae
-from tools.shapes3d import sample_batch
-from tools.train_csvae import shapes3d_attributes
+from tests.tools.evaluation.test_labelled_encoders import ATTRIBUTE_FACTOR, tiny_csvae
+from tools.data.shapes3d import sample_batch
+from tools.models.csvae.model import save_csvae
+from tools.models.csvae.training import shapes3d_attributes
+from tools.models.vae.checkpoint import save_checkpoint
 
 FAST = ["--n-samples", "2", "--frames", "4", "--max-attempts", "1", "--n-images", "400", "--quiet"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_calibrate_pools_a_csvae_and_a_vae(models, short_tmp, capsys):
 def test_eval_of_a_ddpm_reads_the_directions_with_the_factor_probe(short_tmp, capsys):
     """A random 32x32 DDPM of dSprites (fast h-space settings stored in its checkpoint): eval
     measures its truth with the shipped dsprites_32 probe, explains it, and reports no DCI/SAP."""
-    from tools.ddpm import DDPMConfig, build_unet, save_ddpm
+    from tools.models.ddpm.model import DDPMConfig, build_unet, save_ddpm
 
     torch.manual_seed(0)
     fast = {"rank": 2, "num_inference_steps": 4, "guidance_steps": 2, "reference_samples": 2,

@@ -11,7 +11,7 @@ from agent.request_parser import parse_request, parse_request_with_llm
 from agent.run_spec import RunSpec
 from tests.openai_server import ErrorReply, JsonReply, OpenAIServer, TextReply, ToolCall, ToolCallReply
 from tools.bias_formula import DEFAULT_FORMULAS
-from tools.builtin_models import BUILTIN_MODELS, BuiltinModel
+from tools.models.builtin import BUILTIN_MODELS, BuiltinModel
 
 # A registry with more families than the shipped one, to test matching by dataset and family words.
 # It is data handed to the reader, named as what it is; the real registry is tested below too.

@@ -22,8 +22,8 @@ def test_bad_environment_value_names_the_variable():
 
 
 def test_calibrated_threshold_is_used_unless_one_is_given(tmp_path, monkeypatch):
-    from tools.calibration import save_calibration
-    from tools.similarity import SIMILARITY_MEASURE
+    from tools.certainty.calibration import save_calibration
+    from tools.certainty.similarity import SIMILARITY_MEASURE
 
     path = save_calibration(tmp_path / "cal.json", 0.42, SIMILARITY_MEASURE, "offline-analytic", "max-jaccard", {})
     monkeypatch.setenv("LATENT_EXPLAINER_CALIBRATION", str(path))

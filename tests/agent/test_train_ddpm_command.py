@@ -32,8 +32,8 @@ def test_one_clear_line(argv, message, capsys, tmp_path):
 
 
 def test_tiny_run_writes_a_ddpm_checkpoint(capsys, tmp_path):
-    from tools.ddpm import is_ddpm_checkpoint
-    from tools.model_ref import parse_model_ref
+    from tools.models.ddpm.model import is_ddpm_checkpoint
+    from tools.models.references import parse_model_ref
 
     out = tmp_path / "ddpm"
     code = main(["train-ddpm", "--out", str(out), "--channels", "4,8", "--image-size", "8", "--steps", "2",

@@ -1,6 +1,6 @@
 """The main job: explain every latent of the built-in dSprites beta-TCVAE, offline, and judge
 the explanations against ground truth from the dataset's labels (not the describer's own
-measurements): encode labelled renders, find what each latent informs (tools/ground_truth.py),
+measurements): encode labelled renders, find what each latent informs (tools/evaluation/ground_truth.py),
 and require every latent that carries a factor to be explained with that factor named, and every
 latent that carries none to be reported unclear."""
 
@@ -9,10 +9,10 @@ import json
 import pytest
 
 from agent.cli import main
-from tools.builtin_models import BUILTIN_MODELS
-from tools.checkpoint import load_checkpoint
-from tools.factor_naming import named_factors
-from tools.ground_truth import dsprites_ground_truth
+from tools.evaluation.factor_naming import named_factors
+from tools.evaluation.ground_truth import dsprites_ground_truth
+from tools.models.builtin import BUILTIN_MODELS
+from tools.models.vae.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

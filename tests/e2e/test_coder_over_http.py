@@ -14,8 +14,8 @@ from agent.cli import main
 from agent.trace_reader import read_trace
 from prompts import render_prompt
 from tests.openai_server import OpenAIServer, TextReply, ToolCall, ToolCallReply
-from tools.bias_spec import traversal_values
-from tools.model_ref import parse_model_ref
+from tools.bias_formula.plans import traversal_values
+from tools.models.references import parse_model_ref
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "user_models.py"
 N_SAMPLES, FRAMES = 3, 5

@@ -35,7 +35,7 @@ def coder_reply(request: dict):
     folder = re.search(r"traversals/z\d+/attempt_\d+", task).group(0)
     latent = int(re.search(r"traversals/z(\d+)/", folder).group(1))
     values = json.loads(re.search(r"values\D*(\[[^\]]*\])", task).group(1))
-    code = (f"import torch\nfrom tools.perturbation import *\nmodel = load_model({str(FIXTURE) + ':build'!r})\n"
+    code = (f"import torch\nfrom tools.traversal.perturbation import *\nmodel = load_model({str(FIXTURE) + ':build'!r})\n"
             f"anchors = make_anchors(model, n=3, seed=0)\nvalues = torch.tensor({values})\n"
             f"z = traverse(anchors, [{latent}], values)\n"
             f"save_traversal({folder!r}, z=z, frames=decode_in_batches(model, z), values=values)\n")

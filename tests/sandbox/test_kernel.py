@@ -66,7 +66,7 @@ def test_restart_clears_state(kernel: SandboxKernel) -> None:
 
 
 def test_kernel_imports_torch_and_the_project_tools(kernel: SandboxKernel) -> None:
-    result = kernel.execute("import torch, tools.dsprites; print(torch.ones(2).sum().item())", timeout=60)
+    result = kernel.execute("import torch, tools.data.dsprites; print(torch.ones(2).sum().item())", timeout=60)
     assert result.stdout == "2.0\n"
 
 

@@ -9,9 +9,9 @@ from sympy import Basic
 from tools.bias_formula.compose import compose_prompt
 from tools.bias_formula.grammar import load_grammar
 from tools.bias_formula.parser import parse_formula
+from tools.bias_formula.plans import BiasSpec
 from tools.bias_formula.printer import expr_to_text
 from tools.bias_formula.structure import analyse
-from tools.bias_spec import BiasSpec
 
 
 def parse_bias(formula: str, grammar_path: str | Path | None = None) -> BiasSpec:

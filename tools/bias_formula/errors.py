@@ -3,7 +3,7 @@ under the position, says what was expected and lists what the grammar supports."
 
 from __future__ import annotations
 
-from agent.errors import UserError
+from tools.errors import UserError
 
 SUPPORTED_CONSTRUCTS = """\
 supported constructs (LaTeX or plain text):

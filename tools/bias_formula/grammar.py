@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from agent.errors import UserError
 from prompts import PROMPTS_DIR, template_fields
+from tools.errors import UserError
 
 GRAMMAR_PATH = PROMPTS_DIR / "grammar.json"
 ROLES = ("latent", "data", "attribute", "prompt", "group", "count")

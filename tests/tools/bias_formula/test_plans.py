@@ -7,7 +7,7 @@ import pytest
 
 from agent.errors import UserError
 from tools.bias_formula import DEFAULT_FORMULAS, parse_bias
-from tools.bias_spec import BiasSpec, plan_for_model, traversal_values
+from tools.bias_formula.plans import BiasSpec, plan_for_model, traversal_values
 
 VALUES = traversal_values(3.0, 5)
 

@@ -1,0 +1,82 @@
+"""Model references a user can give, checked in the host before any code runs.
+
+- `builtin:NAME` — a model that ships with LatentExplainer (`latent-explainer models` lists them).
+- `FILE.py:FN` — FN() in the user's file returns an object with `latent_dim: int` and
+  `decode(z)`: (B, latent_dim) float tensor -> (B, C, H, W) in [0, 1]; optional
+  `sample_latents(n, generator)` (default N(0, I)) and `name`.
+- `FOLDER` — a checkpoint folder written by `latent-explainer train` (config.json + model.safetensors;
+  a VAE or a CSVAE, as its config.json says).
+- `disvae:FOLDER` — a checkpoint of the disentangling-vae format: specs.json (img_size,
+  latent_dim, model_type "Burgess") and model.pt (tools/models/vae/disvae.py).
+
+The user's file is imported only inside the sandbox kernel (tools/models/loading.py), never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from tools.errors import UserError
+
+ALLOWED_FORMS = ("builtin:NAME, FILE.py:FUNCTION, disvae:FOLDER, or a checkpoint folder from "
+                 "`latent-explainer train`")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """kind: builtin | file | checkpoint | disvae. target: builtin name, absolute file path or
+    folder. function: the factory's name for kind "file"."""
+
+    kind: Literal["builtin", "file", "checkpoint", "disvae"]
+    target: str
+    function: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "builtin":
+            return f"builtin:{self.target}"
+        if self.kind == "file":
+            return f"{self.target}:{self.function}"
+        if self.kind == "disvae":
+            return f"disvae:{self.target}"
+        return self.target
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"ref": str(self)}
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """Parse and check a reference; UserError names what is wrong and what is allowed."""
+    from tools.models.builtin import BUILTIN_MODELS
+
+    text = (text or "").strip()
+    if not text:
+        raise UserError(f"no model given; use {ALLOWED_FORMS}")
+    if text.startswith("builtin:"):
+        name = text.removeprefix("builtin:")
+        if name not in BUILTIN_MODELS:
+            raise UserError(f"unknown built-in model {name!r}; built-ins are: {', '.join(sorted(BUILTIN_MODELS))}")
+        return ModelRef("builtin", name)
+    if text.startswith("disvae:"):
+        from tools.models.vae.disvae import read_disvae_specs
+
+        folder = text.removeprefix("disvae:")
+        read_disvae_specs(folder)  # UserError names a missing file or a bad field
+        return ModelRef("disvae", str(Path(folder).expanduser().resolve()))
+    if ".py:" in text:
+        file, _, function = text.rpartition(":")
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise UserError(f"model file {file!r} does not exist; use {ALLOWED_FORMS}")
+        if not function.isidentifier():
+            raise UserError(f"{function!r} in {text!r} is not a Python function name; use FILE.py:FUNCTION")
+        return ModelRef("file", str(path.resolve()), function)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise UserError(f"folder {text!r} is not a checkpoint (needs config.json and model.safetensors)")
+        return ModelRef("checkpoint", str(path.resolve()))
+    if text.endswith(".py"):
+        raise UserError(f"model {text!r} names a file but no function; use FILE.py:FUNCTION")
+    raise UserError(f"model {text!r} not found; use {ALLOWED_FORMS}")
