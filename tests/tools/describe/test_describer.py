@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from agent.errors import UserError
-from tests.tools.describe.test_measurements import BLUE, GREEN, PURPLE, RED, YELLOW, coloured_scene, gaussian_blur, sprites
+from tests.tools.describe.test_measurements import (
+    BLUE,
+    GREEN,
+    PURPLE,
+    RED,
+    YELLOW,
+    coloured_scene,
+    gaussian_blur,
+    sprites,
+)
 from tools.describe.describer import NO_CHANGE_TEXT, describe_traversal
 
 K = 11
