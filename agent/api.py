@@ -16,7 +16,7 @@ import base64
 import html
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ STATUS_COLOURS = {"explained": "#1f7a44", "unclear": "#9a5b00", "failed": "#b326
 @dataclass(frozen=True)
 class ExplainResult:
     """A finished run. run_dir: the folder holding results.json, report.html and the frames.
-    results: results.json as a dict (the contract in shared/DESIGN.md)."""
+    results: results.json as a dict (the contract in docs/results.md)."""
 
     run_dir: Path
     results: dict = field(repr=False)
@@ -118,31 +118,23 @@ def explain(model: str | os.PathLike, bias: str | None = None, llm: str | None =
 
     Raises TypeError for a model object or an unknown setting, UserError for a bad value.
     """
-    from agent.llm_config import parse_llm_spec
-    from agent.run import RunRequest, run_explain
-    from agent.settings import Settings
-    from tools.models.device import resolve_device
-    from tools.models.references import parse_model_ref
+    from agent.request import resolve_request
+    from agent.run import run_explain
+    from agent.settings import Settings, setting_names
 
     if not isinstance(model, str | os.PathLike):
         kind = "a model object" if hasattr(model, "decode") and hasattr(model, "latent_dim") else type(model).__name__
         raise TypeError(f"explain() needs a model reference, not {kind}: the model runs only inside the sandbox "
                         "kernel, which cannot reach objects in this Python process; put a function that builds it "
                         "in a file and pass 'FILE.py:FUNCTION' (or a checkpoint folder, or 'builtin:NAME')")
-    known = {f.name for f in fields(Settings)} - {"llm"}
+    known = set(setting_names()) - {"llm"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise TypeError(f"explain() got unknown settings {unknown}; settings are: {', '.join(sorted(known))}")
-    resolved = Settings.resolve({**settings, "llm": llm}).with_calibrated_threshold()
-    parse_llm_spec(resolved.llm, base_url=resolved.llm_base_url)  # a bad spec fails before any work
-    resolve_device(resolved.device)
-    ref = parse_model_ref(os.fspath(model))
-    if bias is not None:
-        from tools.bias_formula import parse_bias
-
-        parse_bias(bias)
-    run_dir = run_explain(RunRequest(model_ref=str(ref), bias_formula=bias, settings=resolved,
-                                     out=Path(out) if out is not None else None, progress="quiet" if quiet else "lines"))
+    request = resolve_request(os.fspath(model), bias, Settings.resolve({**settings, "llm": llm}),
+                              out=Path(out) if out is not None else None, progress="quiet" if quiet else "lines",
+                              confirm=lambda _question: False)  # no paraphrase is used unasked from Python
+    run_dir = run_explain(request)
     return ExplainResult.load(run_dir)
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.tools import BaseTool
 
+    from agent.settings import Settings
     from sandbox.errors import SandboxError
 
 OUTPUT_TAIL_CHARS = 2000
@@ -43,7 +44,7 @@ VALID = "valid"
 class CoderTask:
     """What one coder run works on.
 
-    run_dir: the run folder (absolute). settings: agent.settings.Settings as a dict (n_samples is
+    run_dir: the run folder (absolute). settings: the run's agent.settings.Settings (n_samples is
     the number of anchors A; device the torch device in the sandbox). model_ref: the model
     reference the code loads. latent_dim: D. plan: the TraversalPlan with this attempt's values.
     attempt: 1-based attempt number. seed: the anchor seed. folder: where the code must save
@@ -51,7 +52,7 @@ class CoderTask:
     """
 
     run_dir: Path
-    settings: dict
+    settings: Settings
     model_ref: str
     latent_dim: int
     plan: TraversalPlan
@@ -105,7 +106,7 @@ def check_written_traversal(task: CoderTask) -> list[str]:
         return [f"{shown} must be a plain file inside the run folder, not a link"]
     try:
         traversal = load_traversal(path)
-        return check_traversal(traversal, task.plan, task.settings["n_samples"], task.latent_dim)
+        return check_traversal(traversal, task.plan, task.settings.n_samples, task.latent_dim)
     except (OSError, ValueError, KeyError) as error:
         return [f"cannot read {shown}: {type(error).__name__}: {error}"]
 
@@ -141,7 +142,7 @@ def run_code(task: CoderTask, code: str) -> dict:
 
 def inspect_model_code(task: CoderTask) -> str:
     """The cell inspect_model runs (prompts/code_inspect_model.py.txt)."""
-    return render_prompt("code_inspect_model.py.txt", model_ref=task.model_ref, device=task.settings["device"])
+    return render_prompt("code_inspect_model.py.txt", model_ref=task.model_ref, device=task.settings.device)
 
 
 def inspect_model(task: CoderTask) -> dict:
@@ -210,9 +211,9 @@ def task_messages(task: CoderTask, max_turns: int) -> list:
         mode=plan.mode,
         condition=plan.condition,
         model_ref=task.model_ref,
-        device=task.settings["device"],
+        device=task.settings.device,
         latent_dim=task.latent_dim,
-        n_anchors=task.settings["n_samples"],
+        n_anchors=task.settings.n_samples,
         seed=task.seed,
         folder=task.folder,
     )

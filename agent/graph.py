@@ -1,8 +1,13 @@
 """The LangGraph application: wiring only (the nodes live in agent/nodes/).
 
-    planner --Send per plan--> explain_latent --> reporter
+    prepare_run -> plan_traversals --Send per plan--> explain_latent --> write_report_files
     explain_latent = coder -> sandbox -> vision -> verifier -(loop back)-> coder
                                      \\-(sandbox failed)-> verifier
+
+The run context is agent.settings.Settings (LangGraph's context_schema): pass it as
+`graph.invoke({"model_ref": "builtin:dsprites-btcvae"}, context={"n_samples": 3})`; without one
+the defaults and LATENT_EXPLAINER_* variables apply. The input needs only `model_ref`; the run
+makes its own folder (under ./runs) unless `run_dir` is given, and owns its sandbox kernel.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from langgraph.types import Send
 from agent.nodes.coder import write_perturbation_code
 from agent.nodes.planner import plan_traversals
 from agent.nodes.reporter import write_report_files
+from agent.nodes.run_setup import prepare_run
 from agent.nodes.sandbox_runner import run_perturbation_code
 from agent.nodes.verifier import route_after_verifier, verify_explanations
 from agent.nodes.vision import query_vision_model
-from agent.state import LatentState, RunState
+from agent.settings import Settings
+from agent.state import LatentState, RunInput, RunState
 
 
 def route_after_sandbox(state: LatentState) -> str:
@@ -26,15 +33,15 @@ def route_after_sandbox(state: LatentState) -> str:
 
 def fan_out_plans(state: RunState) -> list[Send]:
     """One explain_latent branch per TraversalPlan, each starting at attempt 1."""
-    settings = state["settings"]
+    record = state["settings"]
     job_base = {"run_dir": state["run_dir"], "model_ref": state["model_ref"], "latent_dim": state["model"]["latent_dim"],
-                "bias": state["bias"], "settings": settings, "backend": state["backend"]}
+                "bias": state["bias"], "backend": state["backend"], "max_span": record["max_range"]}
     return [
         Send("explain_latent", {
             "job": job_base | {"plan": plan},
             "attempt": 1,
             "span": max(abs(value) for value in plan["values"]),
-            "seed": settings["seed"],
+            "seed": record["seed"],
             "values": plan["values"],
             "steps": [{"node": "planner", "plan": plan, "bias_prompt": state["bias"]["prompt"]}],
         })
@@ -43,7 +50,7 @@ def fan_out_plans(state: RunState) -> list[Send]:
 
 
 def build_latent_graph():
-    builder = StateGraph(LatentState)
+    builder = StateGraph(LatentState, context_schema=Settings)
     builder.add_node(write_perturbation_code)
     builder.add_node(run_perturbation_code)
     builder.add_node(query_vision_model)
@@ -57,11 +64,13 @@ def build_latent_graph():
 
 
 def build_graph(checkpointer=None):
-    builder = StateGraph(RunState)
+    builder = StateGraph(RunState, context_schema=Settings, input_schema=RunInput)
+    builder.add_node(prepare_run)
     builder.add_node(plan_traversals)
     builder.add_node("explain_latent", build_latent_graph())
     builder.add_node(write_report_files)
-    builder.add_edge(START, "plan_traversals")
+    builder.add_edge(START, "prepare_run")
+    builder.add_edge("prepare_run", "plan_traversals")
     builder.add_conditional_edges("plan_traversals", fan_out_plans, ["explain_latent"])
     builder.add_edge("explain_latent", "write_report_files")
     builder.add_edge("write_report_files", END)

@@ -3,10 +3,13 @@
 The kernel is a process, not state: the graph state names the run folder, and nodes reach the
 run's kernel through `run_cell`. Branches run in threads, so cells are serialised with a lock
 (decoding one latent's frames takes milliseconds; the kernel's start-up is what costs).
+The run owns it: the reporter node closes it at the end, the planner when it fails, and
+whatever is left when the process exits is closed then (atexit).
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +25,11 @@ class _PooledKernel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _sandbox_settings(settings: dict, read_only_paths: tuple[str, ...]):
+def _sandbox_settings(settings, read_only_paths: tuple[str, ...]):
+    """sandbox.SandboxSettings from the run's agent.settings.Settings."""
     from sandbox import SandboxSettings
 
-    return SandboxSettings(isolation=settings.get("sandbox", "auto"), cell_timeout_s=float(settings.get("cell_timeout_s", 120)),
+    return SandboxSettings(isolation=settings.sandbox, cell_timeout_s=float(settings.cell_timeout_s),
                            read_only_paths=read_only_paths)
 
 
@@ -43,7 +47,7 @@ def register_model(run_dir: str, model_ref: str) -> None:
     _model_paths[str(Path(run_dir).resolve())] = paths
 
 
-def _pooled(run_dir: str, settings: dict) -> _PooledKernel:
+def _pooled(run_dir: str, settings) -> _PooledKernel:
     key = str(Path(run_dir).resolve())
     read_only_paths = _model_paths.get(key, ())
     with _pool_lock:
@@ -57,9 +61,9 @@ def _pooled(run_dir: str, settings: dict) -> _PooledKernel:
         return pooled
 
 
-def run_cell(run_dir: str, settings: dict, code: str, timeout: float | None = None):
-    """Execute code in the run's kernel (started on first use, with the registered model's
-    folder bound in); returns sandbox.CellResult or raises a sandbox.errors.SandboxError."""
+def run_cell(run_dir: str, settings, code: str, timeout: float | None = None):
+    """Execute code in the run's kernel (started on first use with the run's Settings, with the
+    registered model's folder bound in); returns sandbox.CellResult or raises a sandbox.errors.SandboxError."""
     pooled = _pooled(run_dir, settings)
     with pooled.lock:
         return pooled.kernel.execute(code, timeout=timeout)
@@ -73,3 +77,10 @@ def close_kernel(run_dir: str) -> None:
     _model_paths.pop(key, None)
     if pooled is not None:
         pooled.kernel.stop()
+
+
+@atexit.register
+def close_all_kernels() -> None:
+    """Stop every kernel still open (a run that raised, or a process that ends early)."""
+    for key in list(_kernels):
+        close_kernel(key)

@@ -1,5 +1,6 @@
-"""Running the graph for one request: the run folder, the SQLite checkpointer, progress lines,
-and the guarantee that whatever finished is written even when the run stops early."""
+"""Running the graph for one request from the CLI or the Python API: the run folder, the SQLite
+checkpointer, progress lines, and the guarantee that whatever finished is written even when the
+run stops early."""
 
 from __future__ import annotations
 
@@ -28,29 +29,6 @@ class RunRequest:
     resume: bool = False
 
 
-def new_run_dir(out: Path | None, model_ref: str, root: Path = Path("runs")) -> Path:
-    """`out` as given (created), or runs/<time>-<model>."""
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        return out.resolve()
-    name = model_ref.replace("builtin:", "").replace("/", "_").replace(":", "_").strip("._")[-40:] or "model"
-    run_dir = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{suffix}"
-    run_dir.mkdir(parents=True)
-    return run_dir.resolve()
-
-
-def backend_names(settings: Settings) -> dict:
-    """What produced the explanations and the code, as shown in every output."""
-    from agent.nodes.coder import coder_name
-    from agent.nodes.vision import OFFLINE_VISION
-
-    return {"vision": settings.llm or OFFLINE_VISION, "coder": coder_name(settings.to_dict())}
-
-
 def open_checkpoint_db(run_dir: Path) -> sqlite3.Connection:
     """The run's SQLite checkpoint database (wrap it in langgraph's SqliteSaver)."""
     return sqlite3.connect(str(run_dir / CHECKPOINT_FILE), check_same_thread=False)
@@ -62,31 +40,25 @@ def run_explain(request: RunRequest) -> Path:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from agent.graph import build_graph
-    from agent.kernel_pool import close_kernel, register_model
+    from agent.kernel_pool import close_kernel
     from agent.nodes.reporter import build_results, write_outputs
+    from agent.nodes.run_setup import backend_names, new_run_dir
     from agent.progress import Progress
 
     run_dir = request.out.resolve() if request.resume and request.out else new_run_dir(request.out, request.model_ref)
     settings = request.settings
-    state = {
-        "run_id": run_dir.name,
-        "run_dir": str(run_dir),
-        "model_ref": request.model_ref,
-        "bias_formula": request.bias_formula,
-        "settings": settings.to_dict(),
-        "backend": backend_names(settings),
-    }
+    inputs = {"run_id": run_dir.name, "run_dir": str(run_dir), "model_ref": request.model_ref,
+              "bias_formula": request.bias_formula}
     config = {"configurable": {"thread_id": run_dir.name}, "max_concurrency": 4}
     progress = Progress(request.progress)
     verb = "resuming" if request.resume else "explaining"
     progress.message(f"latent-explainer: {verb} {request.model_ref} in {run_dir}")
-    register_model(str(run_dir), request.model_ref)
     started = time.monotonic()
     with closing(open_checkpoint_db(run_dir)) as connection:
         graph = build_graph(SqliteSaver(connection))
         finished = False
         try:
-            for namespace, chunk in graph.stream(None if request.resume else state, config,
+            for namespace, chunk in graph.stream(None if request.resume else inputs, config, context=settings,
                                                  stream_mode="updates", subgraphs=True):
                 for node, update in chunk.items():
                     progress.update(namespace, node, update)
@@ -97,7 +69,8 @@ def run_explain(request: RunRequest) -> Path:
             if not finished:  # keep what finished: partial results from the last checkpoint
                 saved = graph.get_state(config).values
                 if saved.get("latents"):
-                    write_outputs(run_dir, build_results({**state, **saved}))
+                    record = {"settings": settings.to_dict(), "backend": backend_names(settings)}
+                    write_outputs(run_dir, build_results({**inputs, **record, **saved}))
     progress.message(f"latent-explainer: done in {time.monotonic() - started:.1f} s: "
                      f"{run_dir / 'results.json'}, {run_dir / 'report.html'}")
     return run_dir

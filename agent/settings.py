@@ -1,15 +1,24 @@
 """The one settings class: every tunable number of a run, documented, with its default.
 
-Each field can be overridden from the environment as LATENT_EXPLAINER_<FIELD> (upper case) and
-from the CLI as --<field-with-dashes>; the CLI wins over the environment, which wins over the
-default. Secrets (API keys) are not settings: they stay out of the graph state and results.
+`Settings` is the LangGraph run context (`context_schema`): nodes read it as `runtime.context`,
+typed, instead of a dict copied into every branch. Each field carries its help text in its
+metadata, and from the fields come, generated so they cannot drift:
+- the CLI flags `--<field-with-dashes>` (`add_arguments`, `from_arguments`), plus the aliases a
+  field declares (e.g. `--range` for traversal_range);
+- the environment variables LATENT_EXPLAINER_<FIELD> (`Settings.resolve`).
+The CLI wins over the environment, which wins over the default. Secrets (API keys) are not
+settings: they stay out of the graph state and results.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from agent.errors import UserError
@@ -17,94 +26,100 @@ from agent.errors import UserError
 ENV_PREFIX = "LATENT_EXPLAINER_"
 DEFAULT_TRAVERSAL_RANGE = 3.0
 DEFAULT_CONDITIONAL_MAX_ALPHA = 4.0
+DEFAULT_THRESHOLD = 0.8
 MODEL_DEFAULTS = {"traversal_range": DEFAULT_TRAVERSAL_RANGE, "conditional_max_alpha": DEFAULT_CONDITIONAL_MAX_ALPHA}
-"""Settings whose default belongs to the model: its metadata may declare them (DESIGN.md)."""
+"""Settings whose default belongs to the model: its metadata may declare them (docs/architecture.md)."""
+
+
+def setting(default: Any, help: str, *, aliases: tuple[str, ...] = (), choices: tuple[str, ...] | None = None,
+            cli: bool = True) -> Any:
+    """A Settings field: its default, one line of help, extra flag spellings, allowed values;
+    cli=False for bookkeeping fields that are not set by hand."""
+    return field(default=default, metadata={"help": help, "aliases": aliases, "choices": choices, "cli": cli})
 
 
 @dataclass
 class Settings:
-    """n_samples: explanation samples per latent (the offline describer: one per anchor code).
-    frames: frames per traversal (K). traversal_range: first attempt traverses [-r, r]; None
-    (the default) takes the model's own metadata["traversal_range"] when it declares one (a DDPM:
-    1, the paper's edit strength), else DEFAULT_TRAVERSAL_RANGE (3: a N(0, I) prior's codes).
-    threshold: certainty needed to accept an explanation (belongs to one similarity measure and
-    vision backend). threshold_source: where it came from: "default", "given" (flag or
-    environment) or the calibration file (`latent-explainer calibrate`) that holds it.
-    max_attempts: attempts per latent before "No clear explanation" (the verifier's loop limit).
-    widen_factor: range multiplier when the frames barely change. max_range: the widest range a
-    loop-back may reach (a prior N(0, I) puts almost no codes beyond 6); raised to a wider first range.
-    pixel_change_floor: mean |pixel change| between first and last frame below which a traversal
-    "barely changes" (images in [0, 1]).
-    conditional_max_alpha: a conditional traversal moves alpha in [0, this] along the attribute
-    direction; None (the default) takes the model's metadata["conditional_max_alpha"] when it
-    declares one, else DEFAULT_CONDITIONAL_MAX_ALPHA (4: the CSVAE code's alpha in {0, .., 4}).
-    temperature: sampling temperature for MLLM explanations (the paper uses 1).
-    seed: seeds anchors; attempt a uses seed + a.
-    cell_timeout_s: seconds one sandbox cell may run. sandbox: isolation mode auto | strict | off.
-    device: torch device inside the sandbox (auto | cpu | cuda | cuda:N).
-    llm: "openai:MODEL" or None for the offline defaults. llm_base_url: OpenAI-compatible endpoint.
-    coder_max_turns: tool-calling turns the LLM coder gets per latent.
-    """
+    """Every setting of a run. See each field's help (`latent-explainer explain --help`)."""
 
-    n_samples: int = 5
-    frames: int = 7
-    traversal_range: float | None = None
-    threshold: float = 0.8
-    threshold_source: str = "default"
-    max_attempts: int = 3
-    widen_factor: float = 2.0
-    max_range: float = 6.0
-    pixel_change_floor: float = 0.01
-    conditional_max_alpha: float | None = None
-    temperature: float = 1.0
-    seed: int = 0
-    cell_timeout_s: float = 120.0
-    sandbox: str = "auto"
-    device: str = "auto"
-    llm: str | None = None
-    llm_base_url: str | None = None
-    coder_max_turns: int = 6
+    n_samples: int = setting(5, "explanation samples per latent (the offline describer: one per anchor code)")
+    frames: int = setting(7, "frames per traversal (K)")
+    traversal_range: float | None = setting(
+        None, "the first attempt traverses [-R, R]; default: the model's own (a DDPM edit: 1), else 3 "
+              "(codes of a N(0, I) prior)", aliases=("--range",))
+    threshold: float | None = setting(
+        None, "certainty needed to accept an explanation; default: the calibrated one of the vision backend "
+              "and certainty measure (`latent-explainer calibrate`), else 0.8")
+    threshold_source: str = setting("", "where the threshold came from: given, default or a calibration file", cli=False)
+    max_attempts: int = setting(3, "attempts per latent before 'No clear explanation' (the verifier's loop limit)")
+    widen_factor: float = setting(2.0, "range multiplier for a loop-back when the frames barely change")
+    max_range: float = setting(6.0, "the widest range a loop-back may reach (raised to a wider first range)")
+    pixel_change_floor: float = setting(
+        0.01, "mean |pixel change| between first and last frame (images in [0, 1]) below which a traversal "
+              "barely changes")
+    conditional_max_alpha: float | None = setting(
+        None, "a conditional traversal moves alpha in [0, A] along the attribute direction; default: the model's "
+              "own, else 4 (the CSVAE code's alpha in {0..4})")
+    temperature: float = setting(1.0, "sampling temperature of MLLM explanations (the paper uses 1)")
+    seed: int = setting(0, "seed of the anchor codes; attempt a uses seed + a - 1")
+    cell_timeout_s: float = setting(120.0, "seconds one sandbox cell may run", aliases=("--cell-timeout",))
+    sandbox: str = setting("auto", "isolation of generated code", choices=("auto", "strict", "off"))
+    device: str = setting("auto", "torch device inside the sandbox: auto, cpu, cuda, cuda:N")
+    llm: str | None = setting(None, "openai:MODEL for any OpenAI-compatible endpoint; default: offline")
+    llm_base_url: str | None = setting(None, "the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
+    coder_max_turns: int = setting(6, "tool-calling turns the LLM coder gets per attempt")
 
     def __post_init__(self) -> None:
         checks = [
             (self.n_samples >= 2, "n_samples must be at least 2 (certainty compares samples)"),
             (self.frames >= 2, "frames must be at least 2"),
             (self.traversal_range is None or self.traversal_range > 0, "traversal_range must be positive"),
-            (-1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1] (a cosine similarity)"),
+            (self.threshold is None or -1.0 <= self.threshold <= 1.0, "threshold must lie in [-1, 1]"),
             (self.max_attempts >= 1, "max_attempts must be at least 1"),
             (self.widen_factor >= 1.0, "widen_factor must be at least 1"),
+            (self.max_range > 0, "max_range must be positive"),
             (self.conditional_max_alpha is None or self.conditional_max_alpha > 0,
              "conditional_max_alpha must be positive"),
             (self.pixel_change_floor >= 0, "pixel_change_floor must be non-negative"),
+            (self.temperature >= 0, "temperature must be non-negative"),
             (self.cell_timeout_s > 0, "cell_timeout_s must be positive"),
             (self.sandbox in ("auto", "strict", "off"), "sandbox must be auto, strict or off"),
             (self.coder_max_turns >= 1, "coder_max_turns must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
-                field = message.split()[0]
-                raise UserError(f"{message}; got {field}={getattr(self, field)!r}")
+                name = message.split()[0]
+                raise UserError(f"{message}; got {name}={getattr(self, name)!r}")
         if self.traversal_range is not None and self.max_range < self.traversal_range:
             self.max_range = self.traversal_range  # a wider first range than the cap: no widening
+        if self.threshold is None:
+            self.threshold, self.threshold_source = self._default_threshold()
+        elif not self.threshold_source:
+            self.threshold_source = "given"
+
+    def _default_threshold(self) -> tuple[float, str]:
+        """The calibrated threshold of this run's vision backend and certainty measure, when one
+        is saved (tools/certainty/calibration.py), else DEFAULT_THRESHOLD."""
+        from tools.certainty.calibration import load_threshold
+        from tools.certainty.similarity import SIMILARITY_MEASURE
+
+        found = load_threshold(self.llm or "offline-analytic", SIMILARITY_MEASURE)
+        return found if found is not None else (DEFAULT_THRESHOLD, "default")
+
+    @property
+    def vision_backend(self) -> str:
+        """The name of what explains the frames, as shown in every output."""
+        return self.llm or "offline-analytic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_calibrated_threshold(self) -> Settings:
-        """This, with the calibrated threshold of its vision backend and similarity measure
-        when one is saved and no threshold was given; otherwise unchanged."""
-        from dataclasses import replace
-
-        from tools.certainty.calibration import load_threshold
-        from tools.certainty.similarity import SIMILARITY_MEASURE
-
-        if self.threshold_source != "default":
-            return self
-        found = load_threshold(self.llm or "offline-analytic", SIMILARITY_MEASURE)
-        if found is None:
-            return self
-        threshold, source = found
-        return replace(self, threshold=threshold, threshold_source=source)
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Settings:
+        """The settings a run recorded (results.json "settings" or its checkpoint), ignoring
+        entries that are not fields (values the planner derived from the model)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
 
     @classmethod
     def resolve(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
@@ -112,37 +127,94 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = _parse(f.name, f.type, raw)
+            if f.metadata.get("cli", True) and raw is not None and raw != "":
+                values[f.name] = _parse_env(f.name, f.type, raw)
+        unknown = sorted(set(overrides or {}) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UserError(f"unknown settings {unknown}; settings are: {', '.join(setting_names())}")
         for name, value in (overrides or {}).items():
             if value is not None:
                 values[name] = value
-        if "threshold" in values and "threshold_source" not in values:
-            values["threshold_source"] = "given"
         return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` (validated again)."""
+        return replace(self, **changes)
+
+
+def settings_of(runtime: Any) -> Settings:
+    """The run's settings inside a node: the LangGraph run context, or (a graph invoked without
+    one, e.g. `graph.invoke({"model_ref": ...})`) the defaults and the environment."""
+    context = getattr(runtime, "context", None)
+    return context if isinstance(context, Settings) else _default_settings()
+
+
+@functools.cache
+def _default_settings() -> Settings:
+    return Settings.resolve()
+
+
+def setting_names() -> list[str]:
+    """The fields a user may set (flags, environment, the Python API)."""
+    return [f.name for f in fields(Settings) if f.metadata.get("cli", True)]
 
 
 def with_model_defaults(settings: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a run's settings dict with every MODEL_DEFAULTS entry the user left at None
+    """A copy of a run's settings record with every MODEL_DEFAULTS entry the user left at None
     filled from the model's metadata (a positive number) or else the global default."""
     resolved = dict(settings)
     for name, fallback in MODEL_DEFAULTS.items():
         if resolved.get(name) is not None:
             continue
         declared = metadata.get(name)
-        ok = isinstance(declared, (int, float)) and not isinstance(declared, bool) and declared > 0
+        ok = isinstance(declared, int | float) and not isinstance(declared, bool) and declared > 0
         resolved[name] = float(declared) if ok else fallback
     resolved["max_range"] = max(resolved["max_range"], resolved["traversal_range"])
     return resolved
 
 
-def _parse(name: str, type_name: Any, raw: str) -> Any:
-    kind = str(type_name)
+# --- generated command-line flags ---------------------------------------------------------------
+
+def _base_type(annotation: Any) -> type:
+    """int, float, str (or tuple for tuple[str, ...]) from a field's annotation, None removed."""
+    hint = eval(annotation, vars(typing), {}) if isinstance(annotation, str) else annotation
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per settable field, help and default taken from the field; every flag's argparse
+    default is None ("not given": the environment, then the field's default, decide)."""
+    group = parser.add_argument_group("settings (each also LATENT_EXPLAINER_<NAME> in the environment)")
+    for f in fields(Settings):
+        if not f.metadata.get("cli", True):
+            continue
+        kind = _base_type(f.type)
+        default = "" if f.default is None or f.default is MISSING else f" (default {f.default})"
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
+        options: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata["help"] + default}
+        if kind is tuple:
+            options.update(action="append", metavar=f.name.upper())
+        else:
+            options.update(type=kind, choices=f.metadata.get("choices"))
+        group.add_argument(*flags, **options)
+
+
+def from_arguments(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from parsed flags (add_arguments), the environment and the defaults."""
+    overrides = {}
+    for name in setting_names():
+        value = getattr(args, name, None)
+        overrides[name] = tuple(value) if isinstance(value, list) else value
+    return Settings.resolve(overrides, env=env)
+
+
+def _parse_env(name: str, annotation: Any, raw: str) -> Any:
+    kind = _base_type(annotation)
     try:
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
+        if kind is tuple:
+            return tuple(part for part in raw.split(os.pathsep) if part)
+        return kind(raw)
     except ValueError:
-        raise UserError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.split()[0]}") from None
-    return raw
+        raise UserError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None

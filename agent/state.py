@@ -24,11 +24,24 @@ def merge_latents(current: list[dict] | None, update: list[dict] | None) -> list
     return list(merged.values())
 
 
+class RunInput(TypedDict, total=False):
+    """What a run is started with (the graph's input schema). model_ref: a model reference
+    (required; `latent-explainer models` lists the forms). bias_formula: the inductive-bias
+    formula (default: the model family's). run_dir: the run folder (default: a new folder under
+    ./runs). run_id: the run's name (default: the folder's name)."""
+
+    model_ref: str
+    bias_formula: str | None
+    run_dir: str
+    run_id: str
+
+
 class RunState(TypedDict, total=False):
     """run_id / run_dir: the run's name and folder (absolute path).
     model_ref: the user's model reference; model: what inspecting it found (latent_dim,
-    image_shape, name, family). bias: {formula, kind, prompt, sympy}. settings: agent.settings
-    .Settings as a dict. backend: {vision, coder} names as shown to users. plans: TraversalPlans
+    image_shape, name, family). bias: {formula, kind, prompt, sympy}. settings: the record of
+    the settings used (agent.settings.Settings as a dict, with the values the model decides
+    filled in) for results.json; nodes read the typed run context instead. backend: {vision, coder} names as shown to users. plans: TraversalPlans
     as dicts. latents: one result per plan (the results.json entries), merged by id."""
 
     run_id: str
@@ -44,16 +57,18 @@ class RunState(TypedDict, total=False):
 
 
 class LatentJob(TypedDict):
-    """What one latent's subgraph needs from the run: plan (a TraversalPlan dict), run_dir,
-    model_ref, latent_dim, image_shape, bias {formula, kind, prompt}, settings, backend."""
+    """What one latent's subgraph needs from the run besides the settings (the run context):
+    plan (a TraversalPlan dict), run_dir, model_ref, latent_dim, bias {formula, kind, prompt},
+    backend, and max_span: the widest range a loop-back may reach for this model (the
+    max_range setting, raised to the model's own first range)."""
 
     plan: dict
     run_dir: str
     model_ref: str
     latent_dim: int
     bias: dict
-    settings: dict
     backend: dict
+    max_span: float
 
 
 class LatentState(TypedDict, total=False):

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.commands.eval import DEFAULT_LABELLED_IMAGES, evaluate_model, labelled_checkpoint
     from agent.commands.explain import add_settings_arguments, settings_from_args
     from agent.errors import UserError
-    from agent.run import new_run_dir
+    from agent.nodes.run_setup import new_run_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="a labelled model (default: every built-in labelled model)")

@@ -55,7 +55,8 @@ def confirm(stdin: TextIO, stderr: TextIO) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from agent.commands.explain import progress_mode, settings_from_args
-    from agent.run import RunRequest, run_explain
+    from agent.request import resolve_request
+    from agent.run import run_explain
     from agent.run_spec import SETTING_FIELDS, describe_run_spec, resolve_run_spec
 
     settings = settings_from_args(args)
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.yes and not confirm(sys.stdin, sys.stderr):
         sys.stderr.write("latent-explainer: not run\n")
         return 1
-    run_dir = run_explain(RunRequest(model_ref=resolved.model_ref, bias_formula=resolved.bias_formula,
-                                     settings=resolved.settings, out=args.out, progress=progress))
+    run_dir = run_explain(resolve_request(resolved.model_ref, resolved.bias_formula, resolved.settings,
+                                          out=args.out, progress=progress, accept_paraphrase=True))
     if progress != "jsonl":
         print(run_dir / "results.json")
     return 0

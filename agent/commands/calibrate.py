@@ -60,7 +60,8 @@ def raw_certainties(
     open-gate explain run in a new folder under runs_dir, and the run's backend names."""
     from agent.commands.eval import measure_truth
     from agent.nodes.reporter import RESULTS_FILE
-    from agent.run import RunRequest, new_run_dir, run_explain
+    from agent.nodes.run_setup import new_run_dir
+    from agent.run import RunRequest, run_explain
     from tools.evaluation.scoring import evaluate_results
     from tools.models.references import parse_model_ref
 

@@ -10,24 +10,11 @@ from tools.models.builtin import DEFAULT_MODEL
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags for agent.settings.Settings; None means "not given" (environment, then default)."""
-    p.add_argument("--n-samples", type=int, help="explanation samples per latent (default 5)")
-    p.add_argument("--frames", type=int, help="frames per traversal (default 7)")
-    p.add_argument("--range", dest="traversal_range", type=float, help="first traversal spans [-R, R] (default: the model's own, e.g. 1 for a DDPM edit, else 3)")
-    p.add_argument("--threshold", type=float, help="certainty needed to accept an explanation")
-    p.add_argument("--max-attempts", type=int, help="attempts per latent before 'No clear explanation' (default 3)")
-    p.add_argument("--seed", type=int, help="seed of the anchor codes (default 0)")
-    p.add_argument("--device", help="torch device in the sandbox: auto, cpu, cuda, cuda:N")
-    p.add_argument("--sandbox", choices=["auto", "strict", "off"], help="isolation of generated code (default auto)")
-    p.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds one sandbox cell may run")
-    p.add_argument("--llm", help="openai:MODEL for any OpenAI-compatible endpoint; default: offline")
-    p.add_argument("--llm-base-url", help="the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
-    p.add_argument("--coder-max-turns", type=int, help="tool-calling turns the LLM coder gets per attempt (default 6)")
+    """The settings flags (generated from agent.settings.Settings) and the API key flag."""
+    from agent.settings import add_arguments
+
+    add_arguments(p)
     p.add_argument("--llm-api-key", help="API key (default: $OPENAI_API_KEY); never stored in the run")
-
-
-SETTINGS_FLAGS = ("n_samples", "frames", "traversal_range", "threshold", "max_attempts", "seed", "device",
-                  "sandbox", "cell_timeout_s", "llm", "llm_base_url", "coder_max_turns")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,17 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from agent.llm_config import parse_llm_spec
-    from agent.settings import Settings
+    """Checked Settings from the flags, the environment and the defaults: a bad LLM spec or a
+    device that is not there fails here, before any work."""
+    from agent.request import check_settings
+    from agent.settings import from_arguments
 
-    settings = Settings.resolve({name: getattr(args, name, None) for name in SETTINGS_FLAGS}).with_calibrated_threshold()
-    if args.llm_api_key:
+    settings = from_arguments(args)
+    if getattr(args, "llm_api_key", None):
         os.environ["OPENAI_API_KEY"] = args.llm_api_key  # read by the client; kept out of state
-    parse_llm_spec(settings.llm, base_url=settings.llm_base_url)  # a bad spec fails here, before any work
-    from tools.models.device import resolve_device
-
-    resolve_device(settings.device)  # likewise a device that is not there
-    return settings
+    return check_settings(settings)
 
 
 def progress_mode(args: argparse.Namespace) -> str:
@@ -74,7 +59,7 @@ def resume(args: argparse.Namespace) -> int:
         print(run_dir / "results.json")
         return 0
     values = trace.values
-    settings = Settings(**values["settings"])
+    settings = Settings.from_record(values["settings"])
     run_explain(RunRequest(values["model_ref"], values.get("bias_formula"), settings, run_dir,
                            progress_mode(args), resume=True))
     if args.events != "jsonl":
@@ -83,19 +68,14 @@ def resume(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.run import RunRequest, run_explain
-    from tools.models.references import parse_model_ref
+    from agent.request import resolve_request
+    from agent.run import run_explain
 
     if args.resume:
         return resume(args)
-    settings = settings_from_args(args)
-    ref = parse_model_ref(args.model)
-    bias = args.bias
-    if bias:  # a malformed formula is reported (or, with an LLM, paraphrased) before any work
-        from agent.formula_repair import resolve_formula
-
-        bias = resolve_formula(bias, settings.llm, settings.llm_base_url, args.yes)
-    run_dir = run_explain(RunRequest(str(ref), bias, settings, args.out, progress_mode(args)))
+    request = resolve_request(args.model, args.bias, settings_from_args(args), out=args.out,
+                              progress=progress_mode(args), accept_paraphrase=args.yes)
+    run_dir = run_explain(request)
     if args.events != "jsonl":
         print(run_dir / "results.json")
     return 0

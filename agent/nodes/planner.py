@@ -4,26 +4,30 @@ one TraversalPlan per latent / group."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from agent.errors import UserError
-from agent.kernel_pool import run_cell
-from agent.settings import with_model_defaults
+from agent.kernel_pool import close_kernel, run_cell
+from agent.settings import Settings, settings_of, with_model_defaults
 from agent.state import RunState
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 from prompts import render_prompt
 from tools.bias_formula.plans import plan_for_model, traversal_values
 
 FAMILY_BIAS = {"vae": "disentanglement", "csvae": "conditional", "ddpm": "disentanglement", "sd": "conditional"}
-"""The bias each model family is explained under when the user gives no formula (DESIGN.md)."""
+"""The bias each model family is explained under when the user gives no formula (docs/architecture.md)."""
 
 
 class ModelCheckFailed(UserError):
     """The model could not be loaded or broke the protocol; one line says why."""
 
 
-def inspect_model(run_dir: str, settings: dict, model_ref: str) -> dict:
+def inspect_model(run_dir: str, settings: Settings, model_ref: str) -> dict:
     """Load the model inside the sandbox and check it; returns {latent_dim, image_shape, name}."""
     from sandbox.errors import ExecutionError, SandboxError
-    code = render_prompt("code_inspect_model.py.txt", model_ref=model_ref, device=settings["device"])
+    code = render_prompt("code_inspect_model.py.txt", model_ref=model_ref, device=settings.device)
     try:
         result = run_cell(run_dir, settings, code)
     except ExecutionError as error:
@@ -43,16 +47,25 @@ def _values_for(kind: str, settings: dict) -> list[float]:
     return traversal_values(settings["traversal_range"], settings["frames"])
 
 
-def plan_traversals(state: RunState) -> dict:
+def plan_traversals(state: RunState, runtime: Runtime[Settings]) -> dict:
     """Returns {settings, model, bias, plans}.
 
     The model's optional `metadata` (family, default_bias, groups, attributes, traversable,
     prompt, traversal_range, conditional_max_alpha) decides the default bias and feeds the plan;
     a formula or setting the user gave wins. The returned settings have the model's defaults
-    filled in, so every later node sees the numbers actually used."""
+    filled in, so results.json records the numbers actually used. A failure closes the run's
+    kernel (nothing else will use it)."""
+    try:
+        return _plan(state, settings_of(runtime))
+    except BaseException:
+        close_kernel(state["run_dir"])
+        raise
+
+
+def _plan(state: RunState, run_settings: Settings) -> dict:
     from tools.bias_formula import DEFAULT_FORMULAS, parse_bias
 
-    model = inspect_model(state["run_dir"], state["settings"], state["model_ref"])
+    model = inspect_model(state["run_dir"], run_settings, state["model_ref"])
     metadata = model.get("metadata") or {}
     settings = with_model_defaults(state["settings"], metadata)
     model["ref"] = state["model_ref"]

@@ -1,4 +1,4 @@
-"""Reporter node: results.json (the contract in shared/DESIGN.md) and the self-contained
+"""Reporter node: results.json (the contract in docs/results.md) and the self-contained
 report.html, written into the run folder."""
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ def write_outputs(run_dir: str | Path, results: dict) -> tuple[Path, Path]:
 
 
 def write_report_files(state: RunState) -> dict:
-    """Returns {} (the files are the output)."""
+    """Returns {} (the files are the output); the run's kernel is closed first: no node runs
+    code after this one."""
+    from agent.kernel_pool import close_kernel
+
+    close_kernel(state["run_dir"])
     write_outputs(state["run_dir"], build_results(state))
     return {}

@@ -4,10 +4,15 @@ wrote against the plan, and render the frames and the labelled strip as PNG file
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.kernel_pool import run_cell
 from agent.nodes.coder import traversal_folder
+from agent.settings import Settings, settings_of
 from agent.state import LatentState
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 from tools.bias_formula.plans import TraversalPlan
 from tools.traversal.check import check_traversal, load_traversal
 from tools.traversal.perturbation import TRAVERSAL_FILE
@@ -25,7 +30,7 @@ def _render_images(run_dir: Path, plan_id: str, attempt: int, frames, values) ->
     return [str(p.relative_to(run_dir)) for p in paths], str(strip_path.relative_to(run_dir))
 
 
-def run_perturbation_code(state: LatentState) -> dict:
+def run_perturbation_code(state: LatentState, runtime: Runtime[Settings]) -> dict:
     """Returns {traversal, frames, strip, error, steps}; error is None on success."""
     from sandbox.errors import SandboxError
 
@@ -33,19 +38,20 @@ def run_perturbation_code(state: LatentState) -> dict:
         step = {"node": "sandbox", "attempt": state["attempt"], "skipped": True, "error": state["error"]}
         return {"traversal": None, "frames": [], "strip": None, "steps": [*state.get("steps", []), step]}
     job = state["job"]
+    settings = settings_of(runtime)
     plan = TraversalPlan(**(job["plan"] | {"values": state["values"]}))
     run_dir = Path(job["run_dir"])
     step: dict = {"node": "sandbox", "attempt": state["attempt"]}
     update: dict = {"traversal": None, "frames": [], "strip": None, "error": None}
     try:
-        result = run_cell(job["run_dir"], job["settings"], state["code"])
+        result = run_cell(job["run_dir"], settings, state["code"])
         step.update(stdout=result.stdout[-2000:], stderr=result.stderr[-2000:], duration_s=round(result.duration_s, 3))
         path = run_dir / traversal_folder(plan.id, state["attempt"]) / TRAVERSAL_FILE
         if not path.is_file():
             problems = [f"the code wrote no {path.relative_to(run_dir)}"]
         else:
             traversal = load_traversal(path)
-            problems = check_traversal(traversal, plan, job["settings"]["n_samples"], job["latent_dim"])
+            problems = check_traversal(traversal, plan, settings.n_samples, job["latent_dim"])
         if problems:
             update["error"] = "invalid traversal: " + "; ".join(problems)
         else:

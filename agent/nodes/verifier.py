@@ -3,9 +3,9 @@
 
 certainty = mean pairwise cosine similarity of the samples' sentence embeddings (a sample that
 saw no change counts as agreeing with nothing, tools/certainty/similarity.py). Then, checked here and only
-here, with the loop limit settings.max_attempts:
+here, with the loop limit settings.max_attempts (the settings are the run context):
 - frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
-  widened by settings.widen_factor, up to settings.max_range: every value is scaled by the same
+  widened by settings.widen_factor, up to the job's max_span (settings.max_range, raised to the model's first range): every value is scaled by the same
   ratio, so a symmetric traversal stays symmetric and a conditional one (alpha from 0) stays
   one-sided;
 - certainty >= threshold: accept the medoid sample;
@@ -15,34 +15,39 @@ here, with the loop limit settings.max_attempts:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from agent.settings import Settings, settings_of
 from agent.state import Decision, LatentState
 from tools.certainty.similarity import agreement
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 NO_EXPLANATION = "No clear explanation"
 
 
-def _decide(state: LatentState) -> tuple[Decision, str, float, int]:
-    settings = state["job"]["settings"]
-    last_attempt = state["attempt"] >= settings["max_attempts"]
+def _decide(state: LatentState, settings: Settings) -> tuple[Decision, str, float, int]:
+    last_attempt = state["attempt"] >= settings.max_attempts
     if state.get("error"):
         return "failed", state["error"], 0.0, 0
     result = agreement(state["samples"], state["visible"])
-    if state["pixel_change"] < settings["pixel_change_floor"]:
-        reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings['pixel_change_floor']})"
-        can_widen = state["span"] < settings["max_range"] and not last_attempt
+    if state["pixel_change"] < settings.pixel_change_floor:
+        reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings.pixel_change_floor})"
+        can_widen = state["span"] < state["job"]["max_span"] and not last_attempt
         return ("widen" if can_widen else "unclear"), reason, result.certainty, result.medoid
-    if result.certainty >= settings["threshold"]:
-        return "accept", f"certainty {result.certainty:.3f} >= threshold {settings['threshold']}", result.certainty, result.medoid
-    reason = f"samples disagree (certainty {result.certainty:.3f} < threshold {settings['threshold']})"
+    if result.certainty >= settings.threshold:
+        return "accept", f"certainty {result.certainty:.3f} >= threshold {settings.threshold}", result.certainty, result.medoid
+    reason = f"samples disagree (certainty {result.certainty:.3f} < threshold {settings.threshold})"
     return ("unclear" if last_attempt else "new_anchors"), reason, result.certainty, result.medoid
 
 
-def verify_explanations(state: LatentState) -> dict:
+def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
     """Returns the next attempt's {attempt, span, seed, values} on a loop-back, or the final
     {latents: [entry]}; always {decision, certainty, medoid, history, steps}."""
     job = state["job"]
-    settings = job["settings"]
-    decision, reason, certainty, medoid = _decide(state)
+    settings = settings_of(runtime)
+    decision, reason, certainty, medoid = _decide(state, settings)
     record = {"attempt": state["attempt"], "range": state["span"], "seed": state["seed"],
               "certainty": round(certainty, 4), "pixel_change": round(state.get("pixel_change", 0.0), 5),
               "decision": decision, "reason": reason}
@@ -50,7 +55,7 @@ def verify_explanations(state: LatentState) -> dict:
     steps = [*state.get("steps", []), {"node": "verifier", **record}]
     update: dict = {"decision": decision, "certainty": certainty, "medoid": medoid, "history": history, "steps": steps}
     if decision == "widen":
-        span = min(state["span"] * settings["widen_factor"], settings["max_range"])
+        span = min(state["span"] * settings.widen_factor, job["max_span"])
         ratio = span / state["span"]
         return update | {"attempt": state["attempt"] + 1, "span": span,
                          "values": [round(value * ratio, 6) for value in state["values"]]}
@@ -65,7 +70,7 @@ def verify_explanations(state: LatentState) -> dict:
         "status": status,
         "explanation": samples[medoid] if status == "explained" else None,
         "certainty": round(certainty, 4),
-        "threshold": settings["threshold"],
+        "threshold": settings.threshold,
         "samples": samples,
         "gamma": state["span"],
         "attempts": state["attempt"],

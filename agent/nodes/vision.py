@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from agent.settings import Settings, settings_of
 from agent.state import LatentState
 from prompts import render_prompt
 from tools.traversal.check import load_traversal
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 OFFLINE_VISION = "offline-analytic"
 
@@ -27,14 +32,15 @@ def _measurement_summary(measurements: dict, limit: int = 6) -> str:
     return json.dumps(dict(ranked[:limit]))[:1200]
 
 
-def query_vision_model(state: LatentState) -> dict:
+def query_vision_model(state: LatentState, runtime: Runtime[Settings]) -> dict:
     """Returns {samples, visible, measurements, pixel_change, steps}."""
     from tools.describe.describer import describe_traversal
 
     job = state["job"]
+    settings = settings_of(runtime)
     run_dir = Path(job["run_dir"])
     traversal = load_traversal(run_dir / state["traversal"])
-    floor = job["settings"]["pixel_change_floor"]
+    floor = settings.pixel_change_floor
     description = describe_traversal(traversal.frames, traversal.values.tolist(), visible_floor=floor)
     step: dict = {"node": "vision", "attempt": state["attempt"], "backend": job["backend"]["vision"]}
     if job["backend"]["vision"] == OFFLINE_VISION:
@@ -44,8 +50,7 @@ def query_vision_model(state: LatentState) -> dict:
         from agent.llm_config import parse_llm_spec
         from agent.vision_client import sample_explanations
 
-        settings = job["settings"]
-        config = parse_llm_spec(settings["llm"], base_url=settings.get("llm_base_url"))
+        config = parse_llm_spec(settings.llm, base_url=settings.llm_base_url)
         system = render_prompt("vision_system.txt", bias_prompt=job["bias"]["prompt"])
         user = render_prompt(
             "vision_user.txt", latent_id=job["plan"]["id"],
@@ -53,7 +58,7 @@ def query_vision_model(state: LatentState) -> dict:
             measurements_text=_measurement_summary(description.measurements),
         )
         image = (run_dir / state["strip"]).read_bytes()
-        samples = sample_explanations(config, system, user, image, settings["n_samples"], settings["temperature"])
+        samples = sample_explanations(config, system, user, image, settings.n_samples, settings.temperature)
         visible = [description.pixel_change >= floor] * len(samples)
         step.update(system_prompt=system, user_prompt=user, image=state["strip"])
     step.update(samples=samples, visible=visible, pixel_change=round(description.pixel_change, 5))

@@ -42,7 +42,7 @@ def test_rich_display_inlines_every_strip(result):
         assert base64.b64decode(data) == (result.run_dir / strip).read_bytes()
     by_id = {e["id"]: e for e in result.latents}
     assert by_id["z0"]["explanation"] in page and "No clear explanation" in page
-    threshold = Settings().with_calibrated_threshold().threshold  # the shipped calibration, when there is one
+    threshold = Settings().threshold  # the shipped calibration, when there is one
     assert f"certainty 1.000 / threshold {threshold:.3f}" in page
 
 

@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.runtime import Runtime
 from pydantic import Field
 
 from agent.coder_agent import VALID, CoderTask, run_coder_agent
@@ -78,12 +79,17 @@ def latent_state(run_dir: Path, plan_id: str, max_turns: int = 3) -> dict:
     plan = TraversalPlan(id=plan_id, indices=[0], values=[-2.0, 0.0, 2.0])
     job = {"plan": plan.to_dict(), "run_dir": str(run_dir), "model_ref": MODEL_REF, "latent_dim": 3,
            "bias": {"formula": "", "kind": "disentanglement", "prompt": "each latent alone"},
-           "settings": settings.to_dict(), "backend": {"vision": "offline-analytic", "coder": "llm:scripted"}}
-    return {"job": job, "attempt": 1, "span": 2.0, "seed": 0, "values": plan.values, "steps": []}
+           "backend": {"vision": "offline-analytic", "coder": "llm:scripted"}, "max_span": 6.0}
+    return {"job": job, "attempt": 1, "span": 2.0, "seed": 0, "values": plan.values, "steps": [], "settings": settings}
+
+
+def runtime_of(state: dict) -> Runtime:
+    """The run context the graph would pass: the state's settings."""
+    return Runtime(context=state["settings"])
 
 
 def good_code(state: dict) -> str:
-    return template_code(state)
+    return template_code(state, state["settings"])
 
 
 def name_error_code(state: dict) -> str:
@@ -114,7 +120,7 @@ def test_repair_loop_converges_from_the_observations(run_dir):
 
     model = ScriptedChatModel(script=[lambda _: tool_call("run_code", code=name_error_code(state)),
                                       fix_name_error, fix_held_latent])
-    update = write_perturbation_code(state, config_with(model))
+    update = write_perturbation_code(state, config_with(model), runtime_of(state))
 
     assert update["code"] == good_code(state) and "error" not in update
     turns = [s for s in update["steps"] if "turn" in s]
@@ -128,7 +134,7 @@ def test_repair_loop_converges_from_the_observations(run_dir):
     task_text = model.calls[0][1].content
     assert traversal_folder("z_repair", 1) in task_text and "[-2.0, 0.0, 2.0]" in task_text
 
-    sandbox = run_perturbation_code(state | update)  # the accepted code renders frames like any code
+    sandbox = run_perturbation_code(state | update, runtime_of(state))  # the accepted code renders frames like any code
     assert sandbox["error"] is None and len(sandbox["frames"]) == 3
 
 
@@ -141,7 +147,7 @@ def test_turn_limit_fails_the_latent_with_the_reason(run_dir):
     model = ScriptedChatModel(script=[lambda _: tool_call("run_code", code=held_latent_moves_code(state)),
                                       lambda _: tool_call("run_code", code=name_error_code(state)),
                                       lambda _: tool_call("run_code", code=good_code(state))])
-    final = build_latent_graph().invoke(state, config_with(model))
+    final = build_latent_graph().invoke(state, config_with(model), context=state["settings"])
 
     assert len(model.calls) == 2
     entry = final["latents"][0]
@@ -178,7 +184,7 @@ def test_tools_inspect_the_model_and_list_the_helpers(run_dir):
                              "type": "invalid_tool_call"}],
     )
     model = ScriptedChatModel(script=[lambda _: first, check_tools])
-    update = write_perturbation_code(state, config_with(model))
+    update = write_perturbation_code(state, config_with(model), runtime_of(state))
 
     assert update["code"] == ""
     assert update["error"] == ("coder failed after 2 turns: the model stopped calling tools without valid code "
@@ -200,14 +206,14 @@ def test_helper_catalogue_is_generated_from_the_code():
 
 def test_unreachable_endpoint_is_llm_unavailable(tmp_path):
     state = latent_state(tmp_path, "z_down")
-    state["job"]["settings"] |= {"llm": "openai:coder", "llm_base_url": "http://127.0.0.1:9/v1"}
+    state["settings"] = state["settings"].replace(llm="openai:coder", llm_base_url="http://127.0.0.1:9/v1")
     with pytest.raises(LLMUnavailable, match=r"127\.0\.0\.1:9"):
-        write_perturbation_code(state, {})
+        write_perturbation_code(state, {}, runtime_of(state))
 
 
 def test_coder_names():
-    assert coder_name(Settings().to_dict()) == "template"
-    assert coder_name(Settings(llm="openai:gpt-4o").to_dict()) == "llm:gpt-4o"
+    assert coder_name(Settings()) == "template"
+    assert coder_name(Settings(llm="openai:gpt-4o")) == "llm:gpt-4o"
 
 
 def test_max_turns_must_be_positive(tmp_path):
@@ -226,7 +232,7 @@ def test_the_task_shows_make_anchors_with_the_condition_as_python(condition, tmp
     from agent.coder_agent import task_messages
 
     plan = TraversalPlan(id="red_object", indices=[0, 1], values=[0.0, 1.0], mode="offset", condition=condition)
-    task = CoderTask(run_dir=tmp_path, settings=Settings().to_dict(), model_ref=MODEL_REF, latent_dim=3, plan=plan,
+    task = CoderTask(run_dir=tmp_path, settings=Settings(), model_ref=MODEL_REF, latent_dim=3, plan=plan,
                      attempt=1, seed=7, folder="traversals/red_object/attempt_1", bias_kind="conditional")
     user = task_messages(task, max_turns=3)[1].content
     call = re.search(r"make_anchors\((.*)\)", user).group(1)

@@ -68,7 +68,7 @@ def test_eval_scores_the_run_writes_the_roc_and_links_it(checkpoint, tmp_path, c
     assert code == 0
     summary = json.loads(stdout)
     assert {"factor_accuracy", "gating_auc", "mig", "threshold", "dci", "sap", "text"} <= summary.keys()
-    calibrated = Settings().with_calibrated_threshold().threshold  # the shipped calibration, when there is one
+    calibrated = Settings().threshold  # the shipped calibration, when there is one
     assert summary["threshold"] == calibrated and summary["similarity_measure"] == SIMILARITY_MEASURE
     rows = {row["latent"]: row for row in summary["latents"]}
     assert rows["z0"]["active"] and rows["z0"]["truth"]

@@ -27,12 +27,33 @@ def test_calibrated_threshold_is_used_unless_one_is_given(tmp_path, monkeypatch)
 
     path = save_calibration(tmp_path / "cal.json", 0.42, SIMILARITY_MEASURE, "offline-analytic", "max-jaccard", {})
     monkeypatch.setenv("LATENT_EXPLAINER_CALIBRATION", str(path))
-    calibrated = Settings.resolve(env={}).with_calibrated_threshold()
+    calibrated = Settings.resolve(env={})
     assert calibrated.threshold == 0.42 and str(path) in calibrated.threshold_source
-    given = Settings.resolve({"threshold": 0.9}, env={}).with_calibrated_threshold()
+    given = Settings.resolve({"threshold": 0.9}, env={})
     assert given.threshold == 0.9 and given.threshold_source == "given"
-    other_backend = Settings.resolve({"llm": "openai:m"}, env={}).with_calibrated_threshold()
+    other_backend = Settings.resolve({"llm": "openai:m"}, env={})
     assert other_backend.threshold_source == "default"  # a threshold belongs to its backend
+
+
+def test_every_field_is_a_flag_and_an_environment_variable():
+    import argparse
+
+    from agent.settings import add_arguments, from_arguments, setting_names
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = {option for action in parser._actions for option in action.option_strings}
+    for name in setting_names():
+        assert "--" + name.replace("_", "-") in flags
+    args = parser.parse_args(["--widen-factor", "3", "--range", "2", "--pixel-change-floor", "0.02"])
+    settings = from_arguments(args, env={"LATENT_EXPLAINER_TEMPERATURE": "0.5", "LATENT_EXPLAINER_WIDEN_FACTOR": "9"})
+    assert (settings.widen_factor, settings.traversal_range, settings.pixel_change_floor, settings.temperature) == \
+        (3.0, 2.0, 0.02, 0.5)
+
+
+def test_unknown_setting_names_the_allowed_ones():
+    with pytest.raises(UserError, match="unknown settings \\['colour'\\]; settings are: n_samples, frames"):
+        Settings.resolve({"colour": 1}, env={})
 
 
 def test_model_metadata_sets_the_range_the_user_left_open():

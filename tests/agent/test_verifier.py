@@ -1,6 +1,8 @@
 """The verifier's gating and loop-back decisions, on hand-made states (no model needed)."""
 
-from agent.nodes.verifier import route_after_verifier, verify_explanations
+from langgraph.runtime import Runtime
+
+from agent.nodes.verifier import route_after_verifier
 from agent.settings import Settings
 
 AGREE = ["The object moves from left to right."] * 4
@@ -11,10 +13,19 @@ DISAGREE = ["The object moves from left to right.", "The image gets darker.", "T
 def _state(samples, pixel_change=0.1, attempt=1, error=None, **settings):
     job = {"plan": {"id": "z0", "indices": [0], "values": [-3.0, 0.0, 3.0], "kind": "disentanglement", "mode": "absolute",
                     "condition": None},
-           "settings": Settings(**{"frames": 3, **settings}).to_dict()}
+           "max_span": Settings(**{"frames": 3, **settings}).max_range}
     return {"job": job, "attempt": attempt, "span": 3.0, "seed": 0, "values": [-3.0, 0.0, 3.0], "samples": samples,
             "visible": [s != "No clear change." for s in samples], "pixel_change": pixel_change, "error": error,
-            "frames": ["f0.png"], "strip": "s.png", "measurements": {}, "steps": []}
+            "frames": ["f0.png"], "strip": "s.png", "measurements": {}, "steps": [],
+            "_settings": Settings(**{"frames": 3, "threshold": 0.8, **settings})}
+
+
+def verify_explanations(state):
+    """The node with the state's settings as its run context (as the graph passes them)."""
+    from agent.nodes.verifier import verify_explanations as node
+
+    settings = state.pop("_settings")
+    return node(state, Runtime(context=settings))
 
 
 def test_agreeing_samples_are_accepted_with_the_medoid():
