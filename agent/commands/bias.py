@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 
 from agent.errors import UserError
 
@@ -50,7 +49,13 @@ def parse_groups(items: list[str]) -> dict[str, list[int]]:
 
 def run_check(args: argparse.Namespace) -> int:
     from tools.bias_formula import parse_bias, to_text
-    from tools.bias_formula.plans import DEFAULT_FRAMES, DEFAULT_RANGE, plan_for_model, traversal_values
+    from tools.bias_formula.plans import (
+        DEFAULT_FRAMES,
+        DEFAULT_RANGE,
+        MissingModelContext,
+        plan_for_model,
+        traversal_values,
+    )
 
     groups = parse_groups(args.groups)
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
@@ -58,11 +63,14 @@ def run_check(args: argparse.Namespace) -> int:
                               DEFAULT_FRAMES if args.frames is None else args.frames)
     spec = parse_bias(args.formula, grammar_path=args.grammar)
     latex = to_text(spec, latex=True)
+    try:
+        plans, needs = plan_for_model(spec, args.latent_dim, values, groups, attributes=attributes,
+                                      prompt_text=args.prompt_text), None
+    except MissingModelContext as error:  # a valid formula; its plan needs what a model's metadata gives
+        plans, needs = None, str(error)
     if args.json:
-        plans = plan_for_model(spec, args.latent_dim, values, groups, attributes=attributes,
-                               prompt_text=args.prompt_text)
         out = {**spec.to_dict(), "latex": latex, "latent_dim": args.latent_dim,
-               "plan": [plan.to_dict() for plan in plans]}
+               "plan": [plan.to_dict() for plan in plans] if plans is not None else None, "plan_needs": needs}
         print(json.dumps(out, indent=2))
         return 0
     print(f"formula:    {spec.formula}")
@@ -76,8 +84,10 @@ def run_check(args: argparse.Namespace) -> int:
     print("prompt:")
     for line in spec.prompt.splitlines():
         print(f"    {line}")
-    sys.stdout.flush()
-    plans = plan_for_model(spec, args.latent_dim, values, groups, attributes=attributes, prompt_text=args.prompt_text)
+    if plans is None:
+        print(f"plan:       needs the model's context: {needs}")
+        print("            (a model's metadata gives it when you explain; here, give it with the flags named)")
+        return 0
     print(f"plan (latent_dim {args.latent_dim}, values {values}):")
     for plan in plans:
         condition = f"  condition {json.dumps(plan.condition)}" if plan.condition else ""

@@ -51,11 +51,24 @@ def test_conditional_check_uses_the_attributes(capsys) -> None:
     assert plan[0]["mode"] == "offset"
 
 
-def test_a_plan_error_exits_2_after_showing_how_the_formula_was_read(capsys) -> None:
-    code, out, err = run(capsys, DEFAULT_FORMULAS["conditional"])
-    assert code == 2
-    assert "kind:       conditional" in out
-    assert err.count("\n") == 1 and "needs the model's attribute names (--attributes NAME,...)" in err
+@pytest.mark.parametrize("formula, needs", [
+    (DEFAULT_FORMULAS["conditional"], "needs the model's attribute names (--attributes NAME,...)"),
+    ("p(z) = prod_k p(z_{G_k})", "needs latent groups (--groups NAME=i,j ...)"),
+    ("p(x | z, t) != p(x | z)", "give the prompt text"),
+])
+def test_a_valid_formula_without_model_context_exits_0_and_names_the_flags(capsys, formula, needs) -> None:
+    code, out, err = run(capsys, formula)
+    assert code == 0 and not err
+    assert "kind:" in out and "prompt:" in out
+    assert "plan:       needs the model's context: " in out and needs in out
+    code, out, _ = run(capsys, formula, "--json")
+    assert code == 0 and json.loads(out)["plan"] is None and needs in json.loads(out)["plan_needs"]
+
+
+def test_the_image_of_a_prompt_conditional_is_called_the_image(capsys) -> None:
+    _, out, _ = run(capsys, "p(x | z, t) != p(x | z)")
+    assert "the distribution of the image x depends on the text prompt t" in out
+    assert "latent variables x" not in out
 
 
 def test_grammar_file_changes_the_prompt(tmp_path, capsys) -> None:
@@ -70,7 +83,6 @@ def test_grammar_file_changes_the_prompt(tmp_path, capsys) -> None:
     (["p(z) = prod_i p(z_i)", "--groups", "shape:0,1"], "--groups entry 'shape:0,1' is not NAME=i,j"),
     (["p(z) = prod_k p(z_{G_k})", "--groups", "a=0", "a=1"], "names the group 'a' twice"),
     (["p(z) = prod_k p(z_{G_k})", "--latent-dim", "2", "--groups", "a=0,5"], "outside the latent space 0..1"),
-    (["p(z) = prod_k p(z_{G_k})"], "needs latent groups"),
     (["p(z) = prod_i p(z_i)", "--frames", "1"], "--frames must be at least 2"),
     (["p(z) = prod_i p(z_i)", "--latent-dim", "0"], "latent_dim must be at least 1"),
     (["p(z) = prod_i p(z_i)", "--grammar", "/nonexistent/grammar.json"], "cannot read grammar file"),

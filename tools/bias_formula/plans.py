@@ -1,7 +1,7 @@
 """What an inductive-bias formula means for a model: the BiasSpec the planner derives from a
 parsed formula, and the TraversalPlans it turns into for a given model.
 
-Bias kinds (LatentExplainer, Zhu et al. 2024, section 3; shared/PAPER_NOTES.md):
+Bias kinds (LatentExplainer, Zhu et al. 2024, section 3; docs/method.md):
 - disentanglement ("invariance" in the authors' code): each latent varies alone, the others held.
 - combination: the latents of one group vary together, the other groups held.
 - conditional: a traversal conditioned on an attribute or a prompt (CSVAE: w = w_hat + alpha * W_move).
@@ -14,6 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from tools.errors import UserError
+
+
+class MissingModelContext(UserError):
+    """A valid formula whose plan needs what a model's metadata gives (its latent groups, its
+    attribute names, its prompt) and none was given."""
 
 BiasKind = Literal["disentanglement", "combination", "conditional", "custom"]
 
@@ -118,7 +123,7 @@ def plan_for_model(
         return [TraversalPlan(id=f"z{i}", indices=[i], values=list(values)) for i in indices]
     if spec.kind == "combination":
         if not groups:
-            raise UserError("a combination bias needs latent groups (--groups NAME=i,j ...); none were given")
+            raise MissingModelContext("a combination bias needs latent groups (--groups NAME=i,j ...); none were given")
         return [TraversalPlan(id=name, indices=list(indices), values=list(values), kind="combination")
                 for name, indices in groups.items()]
     targets = spec.targets or [{"latent": "z", "sweep": "all"}]
@@ -168,7 +173,7 @@ def _target_plans(target: dict, latent_dim: int, values: list[float], groups: di
         return [TraversalPlan(id="_".join(f"z{i}" for i in indices), indices=indices, values=list(values), kind=kind)]
     if sweep == "group_each":
         if not groups:
-            raise UserError(f"the formula varies groups of latents ({latent}); give them with --groups NAME=i,j ...")
+            raise MissingModelContext(f"the formula varies groups of latents ({latent}); give them with --groups NAME=i,j ...")
         return [TraversalPlan(id=name, indices=list(idx), values=list(values), kind=kind) for name, idx in groups.items()]
     if sweep == "group":
         name = target["group"]
@@ -196,7 +201,7 @@ def _conditional_plans(spec: BiasSpec, targets: list[dict], latent_dim: int, val
         variable = detail["variable"]
         if detail["role"] == "prompt":
             if not prompt_text:
-                raise UserError(f"the bias is conditioned on a prompt ({variable}); give the prompt text")
+                raise MissingModelContext(f"the bias is conditioned on a prompt ({variable}); give the prompt text (--prompt-text)")
             for plan in base:
                 condition = {"variable": variable, "role": "prompt", "prompt": prompt_text}
                 plans.append(TraversalPlan(id=plan.id, indices=plan.indices, values=list(values), kind="conditional",
@@ -218,7 +223,7 @@ def _attribute_names(detail: dict, attributes: list[str] | None) -> list[str]:
     """The model attributes one condition variable stands for."""
     variable = detail["variable"]
     if not attributes:
-        raise UserError(f"the bias is conditioned on {variable!r}; it needs the model's attribute names "
+        raise MissingModelContext(f"the bias is conditioned on {variable!r}; it needs the model's attribute names "
                         "(--attributes NAME,...), and this model declares none")
     if detail.get("generic"):
         return list(attributes)

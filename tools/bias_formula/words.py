@@ -208,5 +208,9 @@ def condition_words(name: str, grammar: Grammar) -> str:
 
 
 def target_words(target: dict, grammar: Grammar) -> str:
-    """What one traversal target changes, e.g. 'one latent variable z_i at a time'."""
+    """What one traversal target changes, e.g. 'one latent variable z_i at a time'; a varied
+    symbol that is not a latent (the image x of p(x | z, t)) keeps its own words."""
+    role = grammar.role(target["latent"])
+    if target["sweep"] == "all" and role not in (None, "latent"):
+        return grammar.symbols[target["latent"]]["words"].format(name=target["latent"])
     return grammar.phrase(f"traverse_{target['sweep']}", name=target["latent"], group=target.get("group", ""))

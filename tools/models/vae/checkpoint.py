@@ -37,7 +37,13 @@ def read_checkpoint_record(folder: str | Path) -> dict:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"no {CONFIG_FILE} in checkpoint folder {folder}")
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is not readable JSON ({error}); was the folder written by `train`?") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path} holds no checkpoint record (a JSON object); was the folder written by `train`?")
+    return record
 
 
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> BurgessVAE:
@@ -49,7 +55,18 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> B
     if not weights.is_file():
         raise CheckpointError(f"no {WEIGHTS_FILE} in checkpoint folder {folder}")
     record = read_checkpoint_record(folder)
+    if not isinstance(record.get("model"), dict):
+        raise CheckpointError(f"{folder / CONFIG_FILE} has no 'model' configuration; was the folder written by `train`?")
     model = BurgessVAE(VAEConfig.from_dict(record["model"]))
-    model.load_state_dict(load_file(str(weights)))
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise CheckpointError(f"{weights} is not a readable safetensors file ({error}); it may be truncated "
+                              "or damaged: copy or train the checkpoint again") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise CheckpointError(f"{weights} does not match the model its {CONFIG_FILE} describes ({first})") from None
     model.training_record = record.get("training", {})
     return model.to(device).eval()
