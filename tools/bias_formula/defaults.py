@@ -1,4 +1,4 @@
-"""The canonical formula of each bias kind (LatentExplainer, Zhu et al. 2024; shared/PAPER_NOTES.md).
+"""The canonical formula of each bias kind (LatentExplainer, Zhu et al. 2024; docs/method.md).
 
 The planner uses "disentanglement" for VAE-family models when the user gives no formula. The
 "custom" entry is an example of a formula outside the three kinds: two named latents that are

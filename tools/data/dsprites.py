@@ -1,6 +1,6 @@
 """Procedural dSprites (Matthey et al. 2017): 64x64 binary sprites rendered on demand.
 
-Factors and their grid (the original dataset's, see shared/PAPER_NOTES.md):
+Factors and their grid (the original dataset's, see docs/method.md):
 
 | factor      | values                          |
 |-------------|---------------------------------|

@@ -1,6 +1,6 @@
 """Procedural 3DShapes (Burgess & Kim 2018): 64x64 RGB scenes ray-cast on demand.
 
-Factors and their grid (the original dataset's, see shared/PAPER_NOTES.md):
+Factors and their grid (the original dataset's, see docs/method.md):
 
 | factor      | values                                          |
 |-------------|-------------------------------------------------|

@@ -4,8 +4,7 @@ It is the vision backend when no multimodal LLM is configured (`backend: offline
 the measuring instrument an MLLM may call. It never pretends to be an MLLM: it measures every
 frame (tools/describe/measurements.py), finds which quantities change along each anchor's traversal,
 and says the one or two largest in fixed templates, so the same change is worded the same way
-for every anchor and agreement across anchors becomes the certainty (DESIGN.md, "The offline
-describer").
+for every anchor and agreement across anchors becomes the certainty (docs/architecture.md).
 
 Steps (`describe_traversal`):
 1. Measure all A x K frames in one batch.

@@ -1,6 +1,6 @@
 """Scoring a run's explanations against the label-derived ground truth.
 
-Inputs: a results.json object (shared/DESIGN.md) and a tools.evaluation.ground_truth.GroundTruth of the
+Inputs: a results.json object (docs/results.md) and a tools.evaluation.ground_truth.GroundTruth of the
 same model. Nothing here looks at images or at the describer's measurements.
 
 Steps (`evaluate_results`):

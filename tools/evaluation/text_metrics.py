@@ -5,7 +5,7 @@ References come from the factor definitions of each labelled dataset, one senten
 and direction of change: dSprites (Matthey et al. 2017; REFERENCE_EXPLANATIONS) and 3DShapes
 (Burgess & Kim 2018; SHAPES3D_REFERENCE_EXPLANATIONS: hues 0 to 0.9 run red, orange, green,
 cyan, blue, purple, pink in tools/describe/colour_names.py's words; the orientation orbits the camera
-around the object within [-30, 30] degrees); shared/PAPER_NOTES.md has both. A latent's sign is
+around the object within [-30, 30] degrees); docs/method.md has both. A latent's sign is
 arbitrary, so both directions are references. A latent controlling several factors gets every
 combination of its factors' sentences, joined in its factors' order, and each factor's own
 sentences too (an explanation that names one of the factors is compared with that one).

@@ -1,7 +1,7 @@
 """The run's report as one self-contained HTML page (opens offline: CSS inline, images inlined
 as base64 data URIs, no scripts, fonts or anything fetched).
 
-Input is the results.json contract (shared/DESIGN.md); every file path in it is relative to the
+Input is the results.json contract (docs/results.md); every file path in it is relative to the
 run directory. Only image files inside the run directory are embedded; a path that is missing
 or points outside it is reported on the page instead of read. All text from the results is
 HTML-escaped, so an explanation or error containing markup is shown, never run.

@@ -29,7 +29,7 @@ Objective, per example, in nats, minimised (paper's eq. for M1 and M2, signs fol
       + b4 * sum_i [ q_i log q_i + (1 - q_i) log(1 - q_i) ],  q_i = q_delta(y_i = 1 | z)
     adversary, separately: - sum_i log q_delta(y_i | z), with z detached (the paper's N).
 
-b1..b4 = 20, 1, 0.2, 10 are the weights of LatentExplainer's CSVAE code (PAPER_NOTES.md: beta1 =
+b1..b4 = 20, 1, 0.2, 10 are the weights of LatentExplainer's CSVAE code (docs/method.md: beta1 =
 20, beta2 = 1, beta3 = 0.2); that code applies them to a per-pixel mean squared error and to
 KLs summed over the batch, here they weigh per-example sums, so only their ratios carry over.
 

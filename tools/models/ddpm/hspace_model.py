@@ -1,6 +1,6 @@
 """Diffusion models behind LatentExplainer's model protocol, explained through h-space directions.
 
-A diffusion model has no low-dimensional latent code, so it is given one (PAPER_NOTES.md, DDPM):
+A diffusion model has no low-dimensional latent code, so it is given one (docs/method.md, DDPM):
 
     z = (c_1, ..., c_k, seed)            latent_dim = k + 1, k = settings.rank (5)
 
