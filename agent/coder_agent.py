@@ -64,7 +64,7 @@ class CoderTask:
     @property
     def traversal_path(self) -> Path:
         """The file the host checks: run_dir / folder / traversal.npz."""
-        from tools.traversal.perturbation import TRAVERSAL_FILE
+        from tools.traversal.check import TRAVERSAL_FILE
 
         return self.run_dir / self.folder / TRAVERSAL_FILE
 

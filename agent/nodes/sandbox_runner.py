@@ -14,8 +14,7 @@ from agent.state import LatentState
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 from tools.bias_formula.plans import TraversalPlan
-from tools.traversal.check import check_traversal, load_traversal
-from tools.traversal.perturbation import TRAVERSAL_FILE
+from tools.traversal.check import TRAVERSAL_FILE, check_traversal, load_traversal
 
 
 def _render_images(run_dir: Path, plan_id: str, attempt: int, frames, values) -> tuple[list[str], str]:

@@ -13,6 +13,9 @@ import numpy as np
 
 from tools.bias_formula.plans import TraversalPlan
 
+TRAVERSAL_FILE = "traversal.npz"
+"""The file a traversal's code writes into its folder (tools/traversal/perturbation.py save_traversal)."""
+
 HELD_TOLERANCE = 1e-4
 
 

@@ -15,11 +15,9 @@ from pathlib import Path
 import torch
 
 from tools.models.loading import load_model, sample_anchor_latents
+from tools.traversal.check import TRAVERSAL_FILE
 
 __all__ = ["load_model", "make_anchors", "direction_for", "traverse", "decode_in_batches", "save_traversal"]
-
-TRAVERSAL_FILE = "traversal.npz"
-
 
 def make_anchors(model, n: int, seed: int, condition: dict | None = None) -> torch.Tensor:
     """n anchor codes (n, latent_dim) from the model's sample_latents (encoded data for the
