@@ -109,12 +109,17 @@ def _pretrained_ref(kind: str, target: str, text: str) -> ModelRef:
     """A diffusers: or sd: reference: an existing folder (made absolute; its layout is checked
     when loaded), or a hub id, checked against the cache when the hub is offline (when it is
     online, the run fetches it first: agent/kernel_pool.py)."""
-    from tools.models.diffusers_pipeline.source import HUB_ID, hub_offline, locate_pretrained
+    from tools.models.diffusers_pipeline.source import HUB_ID, hub_offline, locate_pretrained, unconditional_layout
 
     if not target:
         raise UserError(f"{text!r} names no folder or hub id; use {kind}:FOLDER_OR_HUB_ID")
     path = Path(target).expanduser()
     if path.exists() or not HUB_ID.match(target) or hub_offline():
         source = locate_pretrained(target, f"{kind}:{target}")  # one-line errors for what cannot load
+        if source.hub_id is None and kind == "diffusers":
+            unconditional_layout(source.folder, f"{kind}:{target}")
+        elif source.hub_id is None and not (source.folder / "model_index.json").is_file():
+            raise UserError(f"{kind}:{target}: the folder is not a Stable Diffusion pipeline (no model_index.json); "
+                            "save one with StableDiffusionPipeline.save_pretrained")
         return ModelRef(kind, source.hub_id or str(source.folder))
     return ModelRef(kind, target)

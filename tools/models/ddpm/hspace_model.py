@@ -236,7 +236,8 @@ class DiffusionHSpaceModel:
             images.append(self._decode_rows(chunk))
             if len(chunks) > 1:
                 self._say(f"decoding: {sum(len(c) for c in chunks[:i + 1])}/{len(unique)} rows "
-                          f"({time.monotonic() - started:.0f} s)", final=i == len(chunks) - 1)
+                          f"({time.monotonic() - started:.0f} s)",
+                          final=i == len(chunks) - 1 and time.monotonic() - started >= self.PROGRESS_EVERY_S)
         return torch.cat(images)[inverse]
 
     PROGRESS_EVERY_S = 5.0

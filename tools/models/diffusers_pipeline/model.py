@@ -13,45 +13,23 @@ is deterministic DDIM, eta = 0). Images: the UNet works in [-1, 1]; frames are (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
 from tools.models.ddpm.basis_cache import BasisCache
 from tools.models.ddpm.hspace_model import DiffusionHSpaceModel, HSpaceSettings, UNetDenoiser
-from tools.models.diffusers_pipeline.source import ModelSourceError, PretrainedSource, load_error_line
+from tools.models.diffusers_pipeline.source import (
+    ModelSourceError,
+    PretrainedSource,
+    load_error_line,
+    unconditional_layout,
+)
 
 DIFFUSERS_DEFAULTS = {"gamma": 0.1, "num_inference_steps": 50}
 """HSpaceSettings for a pretrained unconditional DDPM: the paper's gamma 0.1 and 50 DDIM steps
 (100 doubles the cost for a barely different sample)."""
-
-
-def unconditional_layout(folder: Path, what: str) -> tuple[str | None, str | None]:
-    """(unet subfolder, scheduler subfolder) of a folder ("" = the folder itself), or a
-    ModelSourceError naming what is missing and pointing at sd: for a text-to-image pipeline."""
-    index = folder / "model_index.json"
-    if index.is_file():
-        spec = json.loads(index.read_text())
-        if "text_encoder" in spec or "StableDiffusion" in str(spec.get("_class_name", "")):
-            raise ModelSourceError(f"{what}: {folder} is a text-to-image pipeline ({spec.get('_class_name')}); "
-                                   "use sd:FOLDER --prompt TEXT")
-        unet = spec.get("unet")
-        if not unet or unet[1] != "UNet2DModel":
-            raise ModelSourceError(f"{what}: {folder} holds a {spec.get('_class_name')} whose unet is "
-                                   f"{unet[1] if unet else 'missing'}; diffusers: needs a UNet2DModel pipeline "
-                                   "(DDPMPipeline, DDIMPipeline)")
-        if not spec.get("scheduler"):
-            raise ModelSourceError(f"{what}: {folder}/model_index.json names no scheduler")
-        return "unet", "scheduler"
-    if (folder / "unet" / "config.json").is_file() and (folder / "scheduler" / "scheduler_config.json").is_file():
-        return "unet", "scheduler"
-    if (folder / "config.json").is_file() and (folder / "scheduler_config.json").is_file():
-        return "", ""
-    raise ModelSourceError(f"{what}: {folder} is not a diffusers pipeline (needs model_index.json, or unet/ and "
-                           "scheduler/ folders, or a UNet2DModel's config.json with a scheduler_config.json)")
 
 
 def load_diffusers_model(source: PretrainedSource, what: str, device: torch.device,

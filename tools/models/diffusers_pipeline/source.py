@@ -154,3 +154,28 @@ def load_error_line(error: BaseException, folder: Path) -> str:
     if isinstance(error, PermissionError) or "Permission denied" in first:
         return f"{first}; the sandbox's user cannot read it: make the folder readable (chmod -R a+rX {folder})"
     return first
+
+
+def unconditional_layout(folder: Path, what: str) -> tuple[str | None, str | None]:
+    """(unet subfolder, scheduler subfolder) of a folder ("" = the folder itself), or a
+    ModelSourceError naming what is missing and pointing at sd: for a text-to-image pipeline."""
+    index = folder / "model_index.json"
+    if index.is_file():
+        spec = json.loads(index.read_text())
+        if "text_encoder" in spec or "StableDiffusion" in str(spec.get("_class_name", "")):
+            raise ModelSourceError(f"{what}: {folder} is a text-to-image pipeline ({spec.get('_class_name')}); "
+                                   "use sd:FOLDER --prompt TEXT")
+        unet = spec.get("unet")
+        if not unet or unet[1] != "UNet2DModel":
+            raise ModelSourceError(f"{what}: {folder} holds a {spec.get('_class_name')} whose unet is "
+                                   f"{unet[1] if unet else 'missing'}; diffusers: needs a UNet2DModel pipeline "
+                                   "(DDPMPipeline, DDIMPipeline)")
+        if not spec.get("scheduler"):
+            raise ModelSourceError(f"{what}: {folder}/model_index.json names no scheduler")
+        return "unet", "scheduler"
+    if (folder / "unet" / "config.json").is_file() and (folder / "scheduler" / "scheduler_config.json").is_file():
+        return "unet", "scheduler"
+    if (folder / "config.json").is_file() and (folder / "scheduler_config.json").is_file():
+        return "", ""
+    raise ModelSourceError(f"{what}: {folder} is not a diffusers pipeline (needs model_index.json, or unet/ and "
+                           "scheduler/ folders, or a UNet2DModel's config.json with a scheduler_config.json)")

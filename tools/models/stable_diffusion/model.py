@@ -9,7 +9,8 @@ here over the VAE latents x_t (4, H/8, W/8):
   LatentExplainer code's value for Stable Diffusion);
 - sampling uses classifier-free guidance with `guidance_scale` (7.5, as the pipeline does;
   1 turns it off and halves the cost); x_0 is decoded by the pipeline's VAE to RGB in [0, 1].
-metadata: family "sd", default_bias "conditional", prompt: the prompt.
+metadata: family "sd", default_bias "conditional", default_formula PROMPT_FORMULA, prompt: the
+prompt, conditional_max_alpha 1.
 
 A user explains a Stable Diffusion model with `explain --model sd:FOLDER_OR_HUB_ID --prompt TEXT`
 (tools/models/loading.py); a model file may also return load_stable_diffusion_model(...).
@@ -33,6 +34,11 @@ import torch
 from tools.models.ddpm.basis_cache import BasisCache
 from tools.models.ddpm.hspace import differentiable_attention, mid_block_features
 from tools.models.ddpm.hspace_model import DiffusionHSpaceModel, HSpaceSettings
+
+PROMPT_FORMULA = r"p(z_i \mid t)"
+"""The conditional bias a Stable Diffusion model is explained under by default: each direction
+z_i under the text prompt t (its basis is computed under t). Its traversal moves c_i from 0 to
+conditional_max_alpha = 1, the paper's edit strength (16 guidance steps)."""
 
 SD_DEFAULTS = {"gamma": 1.0, "reference_samples": 2, "jacobian_chunk_rows": 5, "batch_size": 4}
 """HSpaceSettings that differ for Stable Diffusion: gamma 1 (LatentExplainer's code), and a basis
@@ -112,8 +118,8 @@ def stable_diffusion_hspace_model(pipe, prompt: str, guidance_scale: float = 7.5
         guidance_scale=guidance_scale, init_noise_sigma=float(pipe.scheduler.init_noise_sigma),
     )
     hspace = replace(HSpaceSettings(), **(SD_DEFAULTS | settings))
-    metadata = {"family": "sd", "default_bias": "conditional", "prompt": prompt, "dataset": "free prompt",
-                "guidance_scale": guidance_scale}
+    metadata = {"family": "sd", "default_bias": "conditional", "default_formula": PROMPT_FORMULA, "prompt": prompt,
+                "dataset": "free prompt", "guidance_scale": guidance_scale, "conditional_max_alpha": 1.0}
     return DiffusionHSpaceModel(denoiser, pipe.scheduler, hspace, name=name, device=pipe.device,
                                 metadata=metadata, dtype=pipe.unet.dtype, identity=identity,
                                 basis_cache=basis_cache, progress=progress)
