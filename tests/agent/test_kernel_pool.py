@@ -1,0 +1,54 @@
+"""The run's kernel: what register_model shows it, the model options set in its first cell (and
+again after a restart), and progress lines passed on while a cell runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.errors import UserError
+from agent.kernel_pool import _pooled, close_kernel, register_model, run_cell
+from sandbox.isolation import bwrap_problem
+from tools.models.loading import PROGRESS_PREFIX
+
+SETTINGS = {"sandbox": "auto", "cell_timeout_s": 60.0, "directions": 3, "inference_steps": 7, "guidance_scale": 2.0}
+
+
+def test_options_reach_the_kernel_and_survive_a_restart_and_progress_is_passed_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    model_file = tmp_path / "proj" / "m.py"
+    model_file.parent.mkdir()
+    model_file.write_text("def build(): pass\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lines: list[str] = []
+    register_model(str(run_dir), f"{model_file}:build", SETTINGS | {"mount": [str(tmp_path / "proj")]}, lines.append)
+    probe = "from tools.models.loading import model_options as o; print(o().directions, o().inference_steps, o().mounts)"
+    try:
+        assert run_cell(str(run_dir), SETTINGS, probe).stdout.split()[:2] == ["3", "7"]
+        _pooled(str(run_dir), SETTINGS).kernel.restart()
+        assert run_cell(str(run_dir), SETTINGS, probe).stdout.split()[:2] == ["3", "7"]
+        code = f"import sys\nprint({PROGRESS_PREFIX + 'half way'!r}, file=sys.stderr)\nprint('other', file=sys.stderr)"
+        run_cell(str(run_dir), SETTINGS, code)
+        assert lines == ["half way"]
+    finally:
+        close_kernel(str(run_dir))
+
+
+def test_hidden_paths_are_named_only_when_bubblewrap_hides_them(tmp_path, monkeypatch):
+    if bwrap_problem("bwrap") is not None:
+        pytest.skip("bubblewrap unavailable")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    register_model(str(run_dir), "builtin:dsprites-btcvae", {"sandbox": "strict"})
+    try:
+        out = run_cell(str(run_dir), {"sandbox": "strict"},
+                       "from tools.models.loading import model_options as o; print(o().hidden_paths)").stdout
+        assert "/root" in out and "/tmp" in out
+    finally:
+        close_kernel(str(run_dir))
+
+
+def test_register_model_refuses_a_missing_mount(tmp_path):
+    with pytest.raises(UserError, match="no such file or folder"):
+        register_model(str(tmp_path), "builtin:dsprites-btcvae", {"mount": [str(tmp_path / "nope")]})
