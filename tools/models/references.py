@@ -32,7 +32,7 @@ ALLOWED_FORMS = ("builtin:NAME, FILE.py:FUNCTION, disvae:FOLDER, diffusers:FOLDE
 
 REFERENCE_FORMS: tuple[tuple[str, str, str], ...] = (
     ("builtin:NAME", "a model shipped with LatentExplainer", "builtin:dsprites-ddpm"),
-    ("FOLDER", "a checkpoint folder written by `latent-explainer train` or `train-ddpm`", "runs/train-vae-1"),
+    ("FOLDER", "a checkpoint folder written by `latent-explainer train` or `train-ddpm`", "checkpoints/my-vae"),
     ("disvae:FOLDER", "a disentangling-vae checkpoint (specs.json + model.pt)", "disvae:~/ckpt/btcvae_dsprites"),
     ("diffusers:FOLDER_OR_HUB_ID", "an unconditional diffusers pipeline (DDPM/DDIM, UNet2DModel)",
      "diffusers:google/ddpm-celebahq-256"),
