@@ -15,7 +15,8 @@ A diffusion model has no low-dimensional latent code, so it is given one (docs/m
   w / |w|, w = sum_j c_j v_j, with strength |c| (|c| = 1: the paper's `guidance_steps` = 16
   updates of gamma * [eps(x_t + v) - eps(x_t)]; the sign of c_j picks +v_j or -v_j); DDIM on to
   x_0. c = 0 reproduces the unedited sample. Rows are deduplicated, grouped `batch_size` at a
-  time on `device` (CUDA when present), and x_t is cached per seed.
+  time on `device` (CUDA when present; a batch that runs out of device memory is halved until
+  it fits, and that size is kept), and x_t is cached per seed.
 - sample_latents(n, generator): zeros for c and n distinct seeds. metadata: family "ddpm",
   default_bias "disentanglement", traversable 0..k-1, traversal_range 1.0 (|c| = 1 is the
   paper's edit).
@@ -186,6 +187,9 @@ class DiffusionHSpaceModel:
         self.device = torch.device(device)
         self.dtype = dtype
         self.latent_dim = settings.rank + 1
+        self.batch_rows = settings.batch_size
+        """Rows per batched pass in decode: settings.batch_size, halved on each out-of-memory error
+        until a batch fits the device's free memory."""
         self.timesteps = ddim_timesteps(scheduler, settings.num_inference_steps)
         target = settings.edit_t * scheduler.config.num_train_timesteps
         self.edit_index = int((self.timesteps.float() - target).abs().argmin())
@@ -230,14 +234,23 @@ class DiffusionHSpaceModel:
         if bool(((seeds != seeds.round()) | (seeds < 0) | (seeds >= MAX_SEED)).any()):
             raise ValueError(f"the last column of z must hold integer seeds in [0, {MAX_SEED}), got {seeds.tolist()}")
         unique, inverse = torch.unique(z, dim=0, return_inverse=True)
-        chunks = unique.split(self.settings.batch_size)
-        started, images = time.monotonic(), []
-        for i, chunk in enumerate(chunks):
-            images.append(self._decode_rows(chunk))
-            if len(chunks) > 1:
-                self._say(f"decoding: {sum(len(c) for c in chunks[:i + 1])}/{len(unique)} rows "
-                          f"({time.monotonic() - started:.0f} s)",
-                          final=i == len(chunks) - 1 and time.monotonic() - started >= self.PROGRESS_EVERY_S)
+        started, images, done = time.monotonic(), [], 0
+        while done < len(unique):
+            size = min(self.batch_rows, len(unique) - done)
+            try:
+                images.append(self._decode_rows(unique[done:done + size]))
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                self.batch_rows = (size + 1) // 2  # kept for later calls: the batch that fits
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                self._say(f"decoding: out of device memory at {size} rows per batch; now {self.batch_rows}")
+                continue
+            done += size
+            if done < len(unique) or len(images) > 1:
+                self._say(f"decoding: {done}/{len(unique)} rows ({time.monotonic() - started:.0f} s)",
+                          final=done == len(unique) and time.monotonic() - started >= self.PROGRESS_EVERY_S)
         return torch.cat(images)[inverse]
 
     PROGRESS_EVERY_S = 5.0

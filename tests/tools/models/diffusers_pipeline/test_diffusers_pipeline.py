@@ -179,3 +179,24 @@ def test_a_512_pixel_stable_diffusion_on_a_cpu_is_warned_about(tmp_path):
     assert warning.startswith("warning: sd:x makes 512x512 images on a CPU") and "\n" not in warning
     tiny = save_tiny_stable_diffusion(tmp_path / "tiny")
     assert cpu_time_warning(tiny, "sd:tiny", settings, rows=175, guidance_scale=7.5) is None
+
+
+def test_a_batch_that_runs_out_of_device_memory_is_halved_until_it_fits(ddpm_folder, monkeypatch):
+    from tools.models.diffusers_pipeline.model import load_diffusers_model
+
+    model = load_diffusers_model(locate_pretrained(str(ddpm_folder), "d"), "d", torch.device("cpu"),
+                                 **(FAST | {"batch_size": 8}))
+    z = torch.zeros(6, 3)
+    z[:, -1] = torch.arange(6).float()
+    expected = model.decode(z)
+    real, sizes = model._decode_rows, []
+
+    def small_device(rows):
+        sizes.append(len(rows))
+        if len(rows) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(rows)
+
+    monkeypatch.setattr(model, "_decode_rows", small_device)
+    assert torch.allclose(model.decode(z), expected, atol=1e-4)  # batch sizes change float sums slightly
+    assert sizes == [6, 3, 2, 2, 2] and model.batch_rows == 2
