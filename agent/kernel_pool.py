@@ -11,7 +11,7 @@ folder (a user's model file's folder, a checkpoint, a diffusers pipeline), the H
 cache for a hub id (fetched first when a network is there), the folders given with --mount, and
 the user's h-space basis cache, all read-only. The kernel's first cell sets the run's model
 options (tools/models/loading.py configure_models), again after a restart. Lines the model prints
-with tools.models.loading.PROGRESS_PREFIX are passed on as progress while a cell runs.
+with tools.models.progress.PROGRESS_PREFIX are passed on as progress while a cell runs.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class _ProgressLines:
     """Collects streamed stderr into lines and passes on those with the progress prefix."""
 
     def __init__(self, sink: Callable[[str], None] | None):
-        from tools.models.loading import PROGRESS_PREFIX
+        from tools.models.progress import PROGRESS_PREFIX
 
         self.sink, self.prefix, self.pending = sink, PROGRESS_PREFIX, ""
 

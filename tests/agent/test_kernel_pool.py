@@ -8,7 +8,7 @@ import pytest
 from agent.errors import UserError
 from agent.kernel_pool import _pooled, close_kernel, register_model, run_cell
 from sandbox.isolation import bwrap_problem
-from tools.models.loading import PROGRESS_PREFIX
+from tools.models.progress import PROGRESS_PREFIX
 
 SETTINGS = {"sandbox": "auto", "cell_timeout_s": 60.0, "directions": 3, "inference_steps": 7, "guidance_scale": 2.0}
 

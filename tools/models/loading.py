@@ -12,7 +12,6 @@ host's kernel pool runs in the kernel's first cell (agent/kernel_pool.py), so th
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -20,9 +19,7 @@ from pathlib import Path
 import torch
 
 from tools.models.device import resolve_device
-
-PROGRESS_PREFIX = "latent-explainer progress: "
-"""Lines a model prints to stderr with this prefix are shown to the user as progress."""
+from tools.models.progress import progress_line
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -38,7 +35,7 @@ class ModelOptions:
     "bfloat16". basis_cache: folders where stored h-space bases are looked up, in order;
     basis_cache_write: the folder new ones are written to. hidden_paths / mounts: what the sandbox
     hides and what the user showed it (for the message about a path it cannot see).
-    progress: print progress lines (PROGRESS_PREFIX) to stderr during long steps."""
+    progress: print progress lines (tools/models/progress.py) to stderr during long steps."""
 
     directions: int | None = None
     inference_steps: int | None = None
@@ -83,10 +80,6 @@ def model_options() -> ModelOptions:
     return _options
 
 
-def _progress_line(text: str) -> None:
-    print(f"{PROGRESS_PREFIX}{text}", file=sys.stderr, flush=True)
-
-
 def _basis_cache():
     from tools.models.ddpm.basis_cache import BasisCache
 
@@ -97,7 +90,7 @@ def _basis_cache():
 
 
 def _diffusion_kwargs() -> dict:
-    return {"basis_cache": _basis_cache(), "progress": _progress_line if _options.progress else None,
+    return {"basis_cache": _basis_cache(), "progress": progress_line if _options.progress else None,
             **_options.hspace_settings()}
 
 

@@ -13,8 +13,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 SUFFIX = ".safetensors"
 PREFIX = "hspace-"
