@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.errors import UserError
-from agent.kernel_pool import _pooled, close_kernel, register_model, run_cell
+from agent.kernel_pool import _pooled, close_kernel, register_model, run_cell, set_progress
 from sandbox.isolation import bwrap_problem
 from tools.models.progress import PROGRESS_PREFIX
 
@@ -21,7 +21,8 @@ def test_options_reach_the_kernel_and_survive_a_restart_and_progress_is_passed_o
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     lines: list[str] = []
-    register_model(str(run_dir), f"{model_file}:build", SETTINGS | {"mount": [str(tmp_path / "proj")]}, lines.append)
+    set_progress(str(run_dir), lines.append)
+    register_model(str(run_dir), f"{model_file}:build", SETTINGS | {"mount": [str(tmp_path / "proj")]})
     probe = "from tools.models.loading import model_options as o; print(o().directions, o().inference_steps, o().mounts)"
     try:
         assert run_cell(str(run_dir), SETTINGS, probe).stdout.split()[:2] == ["3", "7"]

@@ -44,7 +44,7 @@ def load_diffusers_model(source: PretrainedSource, what: str, device: torch.devi
     diffusers_logging.set_verbosity_error()  # DDPM scheduler configs carry keys DDIM ignores
     unet_folder, scheduler_folder = unconditional_layout(source.folder, what)
     try:
-        unet = UNet2DModel.from_pretrained(str(source.folder), subfolder=unet_folder or None, torch_dtype=dtype,
+        unet = UNet2DModel.from_pretrained(str(source.folder), subfolder=unet_folder or None, dtype=dtype,
                                            local_files_only=True)
         scheduler = DDIMScheduler.from_pretrained(str(source.folder), subfolder=scheduler_folder or None,
                                                   local_files_only=True)

@@ -54,7 +54,7 @@ def load_stable_diffusion_pipeline(source, device: str | torch.device = "auto", 
     diffusers_logging.set_verbosity_error()
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
-            str(located.folder), safety_checker=None, requires_safety_checker=False, torch_dtype=dtype,
+            str(located.folder), safety_checker=None, requires_safety_checker=False, dtype=dtype,
             local_files_only=True)
     except (OSError, ValueError, TypeError) as error:
         raise StableDiffusionLoadError(
