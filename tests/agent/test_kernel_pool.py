@@ -53,3 +53,26 @@ def test_hidden_paths_are_named_only_when_bubblewrap_hides_them(tmp_path, monkey
 def test_register_model_refuses_a_missing_mount(tmp_path):
     with pytest.raises(UserError, match="no such file or folder"):
         register_model(str(tmp_path), "builtin:dsprites-btcvae", {"mount": [str(tmp_path / "nope")]})
+
+
+def test_a_512_pixel_stable_diffusion_on_a_cpu_warns_before_the_run(tmp_path, monkeypatch):
+    """Only the configs are read (host side, no kernel): unet sample_size 64 x VAE factor 8."""
+    import json
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "sd15"
+    for part, config in {"unet": {"sample_size": 64}, "vae": {"block_out_channels": [128, 256, 512, 512]}}.items():
+        (folder / part).mkdir(parents=True)
+        (folder / part / "config.json").write_text(json.dumps(config))
+    (folder / "model_index.json").write_text("{}")
+    lines: list[str] = []
+    set_progress(str(tmp_path / "run"), lines.append)
+    try:
+        register_model(str(tmp_path / "run"), f"sd:{folder}", {"prompt": "a face", "device": "cpu"})
+        assert len(lines) == 1 and lines[0].startswith(f"warning: sd:{folder} makes 512x512 images on a CPU")
+        lines.clear()
+        register_model(str(tmp_path / "run"), f"sd:{folder}", {"prompt": "a face", "device": "cpu", "n_samples": 2,
+                                                               "frames": 2, "directions": 1, "inference_steps": 5})
+        assert "UNet passes" in lines[0]  # still a warning: the size, not the count, decides
+    finally:
+        close_kernel(str(tmp_path / "run"))
