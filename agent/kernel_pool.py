@@ -126,7 +126,8 @@ def register_model(run_dir: str, model_ref: str, settings=None) -> None:
         "directions": _get(settings, "directions"), "inference_steps": _get(settings, "inference_steps"),
         "edit_strength": _get(settings, "edit_strength"), "prompt": _get(settings, "prompt"),
         "guidance_scale": float(_get(settings, "guidance_scale", 7.5) or 7.5), "dtype": _get(settings, "dtype", "auto") or "auto",
-        "basis_cache": [str(user_cache)], "basis_cache_write": str(run_cache), "mounts": list(mounts),
+        "basis_cache": [str(user_cache)], "basis_cache_write": str(run_cache),
+        "visible_paths": [*paths, *mounts, str(Path(run_dir).resolve())],
         "progress": progress is not None,
     }
     _registered[str(Path(run_dir).resolve())] = _Registration(tuple(dict.fromkeys([*paths, *mounts])), extra_env,

@@ -23,7 +23,7 @@ def test_options_reach_the_kernel_and_survive_a_restart_and_progress_is_passed_o
     lines: list[str] = []
     set_progress(str(run_dir), lines.append)
     register_model(str(run_dir), f"{model_file}:build", SETTINGS | {"mount": [str(tmp_path / "proj")]})
-    probe = "from tools.models.loading import model_options as o; print(o().directions, o().inference_steps, o().mounts)"
+    probe = "from tools.models.loading import model_options as o; print(o().directions, o().inference_steps, o().visible_paths)"
     try:
         assert run_cell(str(run_dir), SETTINGS, probe).stdout.split()[:2] == ["3", "7"]
         _pooled(str(run_dir), SETTINGS).kernel.restart()

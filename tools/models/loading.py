@@ -33,8 +33,9 @@ class ModelOptions:
     prompt / guidance_scale: Stable Diffusion's prompt and classifier-free guidance scale.
     dtype: "auto" (float16 on CUDA for Stable Diffusion, else float32), "float32", "float16",
     "bfloat16". basis_cache: folders where stored h-space bases are looked up, in order;
-    basis_cache_write: the folder new ones are written to. hidden_paths / mounts: what the sandbox
-    hides and what the user showed it (for the message about a path it cannot see).
+    basis_cache_write: the folder new ones are written to. hidden_paths / visible_paths: what the
+    sandbox hides, and what it shows inside those (the model's folder, --mount folders, the run
+    folder) (for the message about a path it cannot see).
     progress: print progress lines (tools/models/progress.py) to stderr during long steps."""
 
     directions: int | None = None
@@ -46,7 +47,7 @@ class ModelOptions:
     basis_cache: tuple[str, ...] = ()
     basis_cache_write: str | None = None
     hidden_paths: tuple[str, ...] = ()
-    mounts: tuple[str, ...] = ()
+    visible_paths: tuple[str, ...] = ()
     progress: bool = False
 
     def hspace_settings(self) -> dict:
@@ -161,7 +162,7 @@ def _hidden_path(filename) -> str | None:
     def under(folder: str) -> bool:
         return text == folder or text.startswith(folder.rstrip("/") + "/")
 
-    if any(under(m) for m in _options.mounts):
+    if any(under(m) for m in _options.visible_paths):
         return None
     return next((h for h in (*_options.hidden_paths, "/tmp") if under(h)), None)
 

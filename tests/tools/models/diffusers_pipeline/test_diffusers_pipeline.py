@@ -200,3 +200,17 @@ def test_a_batch_that_runs_out_of_device_memory_is_halved_until_it_fits(ddpm_fol
     monkeypatch.setattr(model, "_decode_rows", small_device)
     assert torch.allclose(model.decode(z), expected, atol=1e-4)  # batch sizes change float sums slightly
     assert sizes == [6, 3, 2, 2, 2] and model.batch_rows == 2
+
+
+def test_a_missing_path_is_called_hidden_only_outside_what_the_sandbox_shows():
+    from tools.models import loading
+
+    try:
+        loading.configure_models(hidden_paths=["/root", "/home"], visible_paths=["/root/proj", "/tmp/run"])
+        assert loading._hidden_path("/root/ckpt/model.pt") == "/root"
+        assert loading._hidden_path("/tmp/elsewhere/model.pt") == "/tmp"
+        assert loading._hidden_path("/root/proj/missing.pt") is None  # shown: really missing
+        assert loading._hidden_path("/tmp/run/x") is None
+        assert loading._hidden_path("relative/model.pt") is None and loading._hidden_path(None) is None
+    finally:
+        loading.configure_models()
