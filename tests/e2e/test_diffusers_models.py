@@ -51,20 +51,6 @@ def _check_contract(out: Path, results: dict, ids: set[str]) -> None:
 
 
 @pytest.mark.slow
-def test_diffusers_pipeline_is_explained_along_h_space_directions(tmp_path, pipelines, user_cache, capsys):
-    out = tmp_path / "run"
-    assert main(["explain", "--model", f"diffusers:{pipelines / 'ddpm'}", "--out", str(out), *TINY]) == 0
-    results = json.loads((out / "results.json").read_text())
-    assert results["model"]["family"] == "ddpm" and results["bias"]["kind"] == "disentanglement"
-    assert results["model"]["latent_dim"] == 3 and results["model"]["image_shape"] == [3, 8, 8]
-    assert results["model"]["metadata"]["hspace"]["rank"] == 2
-    assert results["model"]["metadata"]["hspace"]["num_inference_steps"] == 2
-    _check_contract(out, results, {"z0", "z1"})
-    assert "h-space basis: power iteration" in capsys.readouterr().err  # progress of the long step
-    assert len(list(user_cache.glob("hspace-*.safetensors"))) == 1  # kept for the next run
-
-
-@pytest.mark.slow
 def test_stable_diffusion_is_explained_under_the_prompt(tmp_path, pipelines):
     out = tmp_path / "run"
     code = main(["explain", "--model", f"sd:{pipelines / 'sd'}", "--prompt", "a red square", "--guidance-scale", "1",
@@ -187,3 +173,44 @@ def test_a_mount_that_does_not_exist_is_one_line(tmp_path, capsys):
     assert main(["explain", "--model", "builtin:dsprites-ddpm", "--mount", str(tmp_path / "nope"),
                  "--out", str(tmp_path / "run")]) == 2
     assert f"--mount {tmp_path / 'nope'}: no such file or folder" in _one_error_line(capsys)
+
+
+@pytest.mark.slow
+def test_diffusers_pipeline_is_explained_and_a_resumed_run_reuses_its_basis(tmp_path, pipelines, user_cache, capsys):
+    """Killed after its first direction, the run is resumed: the basis the killed kernel wrote
+    into the run folder is loaded, not computed again (the user cache is still empty: a killed
+    run never copied it there); the finished run keeps the basis in the user cache."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["--model", f"diffusers:{pipelines / 'ddpm'}", *TINY]
+    env = os.environ | {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "explain", *args, "--out", str(out),
+                                "--events", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True, env=env)
+    first, deadline = [], time.monotonic() + 240
+    for line in process.stdout:
+        event = json.loads(line)
+        first.append(event)
+        if event["event"] == "latent_done":
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        assert time.monotonic() < deadline
+    process.wait()
+    assert any("power iteration" in e.get("text", "") for e in first)  # progress of the long step
+    assert list((out / "cache" / "hspace").glob("hspace-*.safetensors")) and not user_cache.exists()
+
+    assert main(["explain", "--resume", str(out), "--events", "jsonl"]) == 0
+    texts = [json.loads(line).get("text", "") for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any("h-space basis from the cache" in t and str(out) in t for t in texts)
+    assert not any("power iteration" in t for t in texts)
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"]["family"] == "ddpm" and results["bias"]["kind"] == "disentanglement"
+    assert results["model"]["latent_dim"] == 3 and results["model"]["image_shape"] == [3, 8, 8]
+    assert results["model"]["metadata"]["hspace"]["rank"] == 2
+    assert results["model"]["metadata"]["hspace"]["num_inference_steps"] == 2
+    _check_contract(out, results, {"z0", "z1"})
+    assert len(list(user_cache.glob("hspace-*.safetensors"))) == 1  # kept for the next run
