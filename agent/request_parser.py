@@ -1,11 +1,14 @@
 """A sentence -> RunSpec (agent/run_spec.py), for `latent-explainer ask`.
 
 Two readers, one result type:
-- `parse_request`: the offline rule-based reader. It finds, in this order, a bias formula
-  ("with bias FORMULA", or a bias kind named in words), a model reference (builtin:NAME,
-  FILE.py:FUNCTION, a checkpoint folder, or a built-in model named by its name, dataset and
-  family words), counts ("using 8 frames", "5 samples", "range 4", "threshold 0.7", "seed 3")
-  and family words (VAE, beta-TCVAE, CSVAE, DDPM, diffusion, Stable Diffusion). Each part it
+- `parse_request`: the offline rule-based reader. It finds, in this order, a Stable Diffusion
+  prompt ("with the prompt "TEXT""), a bias formula ("with bias FORMULA", or a bias kind named
+  in words), a model reference (builtin:NAME, FILE.py:FUNCTION, a checkpoint folder,
+  diffusers:/sd: references, or a built-in model named by its name, dataset and family words),
+  counts ("using 8 frames", "5 samples", "3 directions", "range 4", "threshold 0.7", "seed 3")
+  and family words (VAE, beta-TCVAE, CSVAE, DDPM, diffusion, diffusers, Stable Diffusion). A
+  folder or hub id called Stable Diffusion becomes sd:PATH, one called a (diffusers) DDPM
+  diffusers:PATH unless it is a `train-ddpm` checkpoint. Each part it
   reads is masked out, so a "vae" inside a file path is not a family word; every number left
   over, and every reference it cannot resolve, goes to `not_understood` in one clear sentence.
 - `parse_request_with_llm`: a structured-output call to the configured LLM (json_schema,
@@ -34,14 +37,15 @@ _NUM = r"[+-]?\d+(?:\.\d+)?|" + "|".join(NUMBER_WORDS)
 COUNT_NOUNS = {"frames": "frames", "frame": "frames", "steps": "frames", "images": "frames",
                "samples": "n_samples", "sample": "n_samples", "explanations": "n_samples",
                "attempts": "max_attempts", "attempt": "max_attempts", "tries": "max_attempts",
-               "n_samples": "n_samples", "max_attempts": "max_attempts"}
+               "n_samples": "n_samples", "max_attempts": "max_attempts",
+               "directions": "directions", "direction": "directions"}
 """'N <noun>' or '<noun>=N' -> the setting it sets ("using 8 frames", "5 samples", "frames=9")."""
 
-KNOWN_COUNTS = "N frames, N samples, N attempts, range R, threshold T, seed S"
+KNOWN_COUNTS = "N frames, N samples, N attempts, N directions, range R, threshold T, seed S"
 
 FAMILY_PATTERNS = [
     ("sd", r"\bstable[- ]?diffusion\b|\bsd\b"),
-    ("ddpm", r"\bddpm\b|\bdiffusion\b"),
+    ("ddpm", r"\bddpm\b|\bddim\b|\bdiffusers\b|\bdiffusion\b"),
     ("csvae", r"\bcs[- ]?vae\b"),
     ("vae", r"\b(?:beta|b)?[- ]?(?:tc[- ]?)?vae\b"),
 ]
@@ -77,6 +81,9 @@ _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _EDGE = "\"'`()[]{}<>,;!?\u201c\u201d\u2018\u2019"
 _NOT_PATHS = frozenset({"and/or", "w/", "w/o", "either/or"})
+_PROMPT = re.compile(r"(?:\b(?:with|using|under|for|and)\s+)?(?:the\s+|a\s+)?(?:text\s+)?prompt\b\s*(?:[:=]\s*|\bis\s+|\bof\s+)?",
+                     re.IGNORECASE)
+_PROMPT_END = re.compile(r"\s*(?:[,;]|\s(?:using|with|and)\s|$)", re.IGNORECASE)
 
 
 def parse_request(sentence: str, models: Mapping[str, BuiltinModel] | None = None, cwd: Path | None = None) -> RunSpec:
@@ -102,6 +109,7 @@ class _Reader:
     def read(self) -> RunSpec:
         if not self.sentence:
             return RunSpec(not_understood=["the request is empty; say which model to explain"])
+        self._prompt()
         self._bias_formula()
         refs = self._explicit_refs()
         self._settings()
@@ -116,11 +124,41 @@ class _Reader:
         if len(set(refs)) > 1:
             self.notes.append(f"the request names several models ({', '.join(dict.fromkeys(refs))}); name one")
         elif refs:
-            self.fields["model_ref"] = refs[0]
+            self.fields["model_ref"] = self._with_diffusion_prefix(refs[0], family)
         elif not self.model_noted:
             self.notes.append(f"I could not find a model reference in: {self.sentence!r}; name one as builtin:NAME "
                               f"({_builtin_list(self.models)}), FILE.py:FUNCTION or a checkpoint folder")
         return RunSpec(**self.fields, family=family, not_understood=self.notes)
+
+    def _prompt(self) -> None:
+        """'with the prompt "TEXT"' (quoted), or unquoted up to ',', ';', 'using', 'with', 'and' or the end."""
+        trigger = _PROMPT.search(self.masked)
+        if trigger is None:
+            return
+        start = trigger.end()
+        rest = self.masked[start:]
+        close = _QUOTES.get(rest[:1])
+        if close and close in rest[1:]:
+            end = start + 1 + rest[1:].index(close) + 1
+            text = self.sentence[start + 1:end - 1].strip()
+        else:
+            stop = _PROMPT_END.search(rest)
+            end = start + (stop.start() if stop else len(rest))
+            text = self.sentence[start:end].strip().rstrip(".")
+        self._mask(trigger.start(), end)
+        if text:
+            self.fields["prompt"] = text
+        else:
+            self.notes.append(f"{trigger.group(0).strip()!r} is not followed by the prompt; write it in quotes")
+
+    def _with_diffusion_prefix(self, ref: str, family: str | None) -> str:
+        """sd:REF for a folder or hub id called Stable Diffusion, diffusers:REF for one called a
+        DDPM / diffusers model that is not a `train-ddpm` checkpoint; other references as given."""
+        if family not in ("sd", "ddpm") or re.match(r"^(?:builtin|disvae|diffusers|sd):", ref) or ".py:" in ref:
+            return ref
+        if family == "ddpm" and (self.cwd / Path(ref).expanduser() / "config.json").is_file():
+            return ref  # a train-ddpm checkpoint (config.json + model.safetensors)
+        return f"{'sd' if family == 'sd' else 'diffusers'}:{ref}"
 
     def _mask(self, start: int, end: int) -> None:
         self.masked = self.masked[:start] + " " * (end - start) + self.masked[end:]
@@ -165,6 +203,8 @@ class _Reader:
     def _as_ref(self, text: str) -> str | None:
         """The reference a token names, "" for a token that is a broken reference (noted), or
         None for a token that is not a reference."""
+        if re.match(r"^(?:diffusers|sd|disvae):\S+$", text):
+            return text
         if text.startswith("builtin:"):
             name = text.removeprefix("builtin:")
             if name in self.models:
@@ -212,6 +252,8 @@ class _Reader:
 
     def _set(self, name: str, raw: str, quote: str) -> None:
         value: int | float = NUMBER_WORDS[raw.lower()] if raw.lower() in NUMBER_WORDS else float(raw)
+        if name == "prompt":
+            return
         if name not in ("traversal_range", "threshold"):
             if value != int(value):
                 self.notes.append(f"{name.replace('_', ' ')} must be a whole number; got {quote!r}")

@@ -40,7 +40,7 @@ def run_explain(request: RunRequest) -> Path:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from agent.graph import build_graph
-    from agent.kernel_pool import close_kernel
+    from agent.kernel_pool import close_kernel, register_model, set_progress
     from agent.nodes.reporter import build_results, write_outputs
     from agent.nodes.run_setup import backend_names, new_run_dir
     from agent.progress import Progress
@@ -53,6 +53,9 @@ def run_explain(request: RunRequest) -> Path:
     progress = Progress(request.progress)
     verb = "resuming" if request.resume else "explaining"
     progress.message(f"latent-explainer: {verb} {request.model_ref} in {run_dir}")
+    set_progress(str(run_dir), progress.message)  # the model's progress lines from the sandbox
+    if request.resume:  # the run set-up node will not run again: show the kernel the model again
+        register_model(str(run_dir), request.model_ref, settings)
     started = time.monotonic()
     with closing(open_checkpoint_db(run_dir)) as connection:
         graph = build_graph(SqliteSaver(connection))

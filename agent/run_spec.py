@@ -19,7 +19,7 @@ from agent.errors import UserError
 
 Family = Literal["vae", "csvae", "ddpm", "sd"]
 
-SETTING_FIELDS = ("frames", "n_samples", "traversal_range", "threshold", "max_attempts", "seed")
+SETTING_FIELDS = ("frames", "n_samples", "traversal_range", "threshold", "max_attempts", "seed", "directions", "prompt")
 """RunSpec fields that override agent.settings.Settings fields of the same name."""
 
 SETTING_LABELS = {
@@ -29,8 +29,13 @@ SETTING_LABELS = {
     "threshold": "threshold",
     "max_attempts": "attempts",
     "seed": "seed",
+    "directions": "directions",
+    "prompt": "prompt",
 }
 """How each setting is named to the user in the RunSpec block."""
+
+OPTIONAL_LABELS = ("directions", "prompt")
+"""Settings the RunSpec block shows only when set (they concern diffusion models only)."""
 
 
 class RunSpec(BaseModel):
@@ -42,7 +47,10 @@ class RunSpec(BaseModel):
     model_ref: str | None = Field(
         None,
         description="The model to explain, exactly as the user wrote it: 'builtin:NAME' for a built-in model, "
-        "'FILE.py:FUNCTION' for a user's model file, or a checkpoint folder path. Null if the request names none.",
+        "'FILE.py:FUNCTION' for a user's model file, a checkpoint folder path, 'diffusers:FOLDER_OR_HUB_ID' for an "
+        "unconditional diffusers (DDPM/DDIM) pipeline, or 'sd:FOLDER_OR_HUB_ID' for a Stable Diffusion pipeline "
+        "(a folder or hub id the user calls Stable Diffusion gets 'sd:', one called a diffusers DDPM 'diffusers:'). "
+        "Null if the request names none.",
     )
     family: Family | None = Field(
         None,
@@ -62,13 +70,19 @@ class RunSpec(BaseModel):
     threshold: float | None = Field(None, description="Certainty needed to accept an explanation. Null if not said.")
     max_attempts: int | None = Field(None, description="Attempts per latent before giving up. Null if not said.")
     seed: int | None = Field(None, description="Random seed of the anchor codes. Null if not said.")
+    directions: int | None = Field(
+        None, description="Number of h-space directions of a diffusion model to explain, e.g. '3 directions'. "
+        "Null if not said.")
+    prompt: str | None = Field(
+        None, description="The text prompt a Stable Diffusion model is explained under, copied exactly without "
+        "quotes, e.g. 'with the prompt \"a photo of a church\"' -> a photo of a church. Null if not said.")
     not_understood: list[str] = Field(
         default_factory=list,
         description="Each part of the request that could not be mapped to a field above, as one short sentence "
         "quoting the user's words. Empty when everything was understood.",
     )
 
-    def settings_overrides(self) -> dict[str, int | float]:
+    def settings_overrides(self) -> dict[str, int | float | str]:
         """The settings this request sets, by Settings field name (only those it says)."""
         return {name: getattr(self, name) for name in SETTING_FIELDS if getattr(self, name) is not None}
 
@@ -76,7 +90,8 @@ class RunSpec(BaseModel):
 @dataclass(frozen=True)
 class ResolvedRun:
     """A checked RunSpec. model_ref: canonical tools.models.references reference. model_family: the
-    built-in's family (None for a file or folder: the model's metadata decides in the run).
+    built-in's family, ddpm for diffusers:, sd for sd: (None for a file or folder: the model's
+    metadata decides in the run).
     bias_formula: None means the model's default bias. bias_source: where the formula came from,
     in words. settings: agent.settings.Settings of the run."""
 
@@ -111,7 +126,7 @@ def resolve_run_spec(spec: RunSpec, settings: object, flags: Mapping[str, object
     if builtin is not None and spec.family and spec.family != builtin.family:
         raise UserError(f"the request calls {ref} a {spec.family} model, but it is a {builtin.family} model")
     formula, source = spec.bias_formula, "as asked"
-    if formula is None and spec.family and builtin is None:
+    if formula is None and spec.family and builtin is None and ref.kind not in ("diffusers", "sd"):
         kind = FAMILY_BIAS[spec.family]
         formula, source = DEFAULT_FORMULAS[kind], f"the {kind} bias of the {spec.family} family"
     if formula is None:
@@ -123,9 +138,13 @@ def resolve_run_spec(spec: RunSpec, settings: object, flags: Mapping[str, object
         flag = (flags or {}).get(name)
         if flag is not None and flag != value:
             option = "--" + ("range" if name == "traversal_range" else name.replace("_", "-"))
-            raise UserError(f"the request says {SETTING_LABELS[name]} {value:g} but {option} {flag:g} was given; "
-                            "say it once")
-    return ResolvedRun(str(ref), builtin.family if builtin else None, formula, source, replace(settings, **overrides))
+            raise UserError(f"the request says {SETTING_LABELS[name]} {_shown(value)} but {option} {_shown(flag)} "
+                            "was given; say it once")
+    settings = replace(settings, **overrides)
+    if ref.kind == "sd" and not settings.prompt:
+        raise UserError(f"{ref} is explained under a prompt; say it as: with the prompt \"TEXT\" (or give --prompt)")
+    family = builtin.family if builtin else {"diffusers": "ddpm", "sd": "sd"}.get(ref.kind)
+    return ResolvedRun(str(ref), family, formula, source, settings)
 
 
 def describe_run_spec(resolved: ResolvedRun, parsed_by: str, out: object = None) -> str:
@@ -140,7 +159,8 @@ def describe_run_spec(resolved: ResolvedRun, parsed_by: str, out: object = None)
     settings = resolved.settings
     family = f" ({resolved.model_family})" if resolved.model_family else ""
     bias = f"{resolved.bias_formula}  ({resolved.bias_source})" if resolved.bias_formula else resolved.bias_source
-    values = ", ".join(f"{label} {_shown(getattr(settings, name))}" for name, label in SETTING_LABELS.items())
+    values = ", ".join(f"{label} {_shown(getattr(settings, name))}" for name, label in SETTING_LABELS.items()
+                       if name not in OPTIONAL_LABELS or getattr(settings, name, None) is not None)
     llm = getattr(settings, "llm", None)
     rows = [
         ("model", f"{resolved.model_ref}{family}"),
@@ -153,6 +173,8 @@ def describe_run_spec(resolved: ResolvedRun, parsed_by: str, out: object = None)
     return "\n".join(f"  {name:<9} {value}" for name, value in rows)
 
 
-def _shown(value: float | int | None) -> str:
+def _shown(value: float | int | str | None) -> str:
     """A setting as the summary prints it; None is a default the model decides (the range)."""
+    if isinstance(value, str):
+        return repr(value)
     return "model's" if value is None else f"{value:g}"

@@ -68,8 +68,25 @@ class Settings:
     llm: str | None = setting(None, "openai:MODEL for any OpenAI-compatible endpoint; default: offline")
     llm_base_url: str | None = setting(None, "the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
     coder_max_turns: int = setting(6, "tool-calling turns the LLM coder gets per attempt")
+    directions: int | None = setting(
+        None, "h-space directions a diffusion model (diffusers:, sd:, a DDPM) is explained along; default: the "
+              "model's, 5")
+    inference_steps: int | None = setting(
+        None, "DDIM steps of a diffusion model from noise to image; default: the model's (50 for diffusers:, "
+              "100 for sd:)")
+    edit_strength: float | None = setting(
+        None, "gamma of a diffusion model's x-space guidance edit; default: the family's (0.1 DDPM, 1 Stable "
+              "Diffusion)")
+    guidance_scale: float = setting(7.5, "Stable Diffusion's classifier-free guidance scale (1 turns it off and "
+                                         "halves the cost)")
+    prompt: str | None = setting(None, "the text prompt a Stable Diffusion model (sd:) is explained under")
+    mount: tuple[str, ...] = setting((), "a host folder the sandbox may read, read-only (repeatable), e.g. the "
+                                         "weights a model file loads")
+    dtype: str = setting("auto", "diffusion weights' dtype: auto (float16 for sd: on CUDA, else float32); float16 "
+                                 "needs CUDA", choices=("auto", "float32", "float16", "bfloat16"))
 
     def __post_init__(self) -> None:
+        self.mount = tuple(self.mount or ())  # a recorded run's JSON gives a list
         checks = [
             (self.n_samples >= 2, "n_samples must be at least 2 (certainty compares samples)"),
             (self.frames >= 2, "frames must be at least 2"),
@@ -85,6 +102,12 @@ class Settings:
             (self.cell_timeout_s > 0, "cell_timeout_s must be positive"),
             (self.sandbox in ("auto", "strict", "off"), "sandbox must be auto, strict or off"),
             (self.coder_max_turns >= 1, "coder_max_turns must be at least 1"),
+            (self.directions is None or self.directions >= 1, "directions must be at least 1"),
+            (self.inference_steps is None or self.inference_steps >= 1, "inference_steps must be at least 1"),
+            (self.edit_strength is None or self.edit_strength > 0, "edit_strength must be positive"),
+            (self.guidance_scale >= 1, "guidance_scale must be at least 1 (1: no classifier-free guidance)"),
+            (self.prompt is None or bool(self.prompt.strip()), "prompt must not be empty"),
+            (self.dtype in ("auto", "float32", "float16", "bfloat16"), "dtype must be auto, float32, float16 or bfloat16"),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,12 @@ class SandboxKernel:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def starts(self) -> int:
+        """How many kernel processes were started so far (restarts count): a caller that set
+        state up in the kernel sets it up again when this changes."""
+        return self._starts
 
     @property
     def is_running(self) -> bool:
@@ -249,9 +256,12 @@ class SandboxKernel:
 
     # ---------------------------------------------------------------- execution
 
-    def execute(self, code: str, timeout: float | None = None) -> CellResult:
+    def execute(self, code: str, timeout: float | None = None,
+                on_stream: Callable[[str, str], None] | None = None) -> CellResult:
         """Run code as one cell and return what it printed, its last expression's text/plain
         and the files it wrote. timeout: seconds (default settings.cell_timeout_s).
+        on_stream(name, text): called with each piece of stdout / stderr as it arrives (live
+        progress); what it raises is ignored.
 
         Raises ExecutionError, ResourceLimitExceeded, CellTimeout, KernelDied or
         SessionTimeout; each carries `partial`, the CellResult gathered until then."""
@@ -265,7 +275,7 @@ class SandboxKernel:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if self._manager is None:  # an automatic restart failed earlier: try once more
             self._launch()
-        return _Cell(self, code, limit).run()
+        return _Cell(self, code, limit, on_stream).run()
 
     def _died(self) -> SandboxError:
         """The error for a kernel process that has exited; restarts the kernel."""
@@ -285,8 +295,10 @@ class SandboxKernel:
 class _Cell:
     """One execution: sends the code, gathers its messages, handles time-outs and death."""
 
-    def __init__(self, kernel: SandboxKernel, code: str, timeout_s: float) -> None:
+    def __init__(self, kernel: SandboxKernel, code: str, timeout_s: float,
+                 on_stream: Callable[[str, str], None] | None = None) -> None:
         self.kernel = kernel
+        self.on_stream = on_stream
         self.code = code
         self.timeout_s = timeout_s
         self.stdout = CappedText(kernel.settings.max_output_chars)
@@ -351,6 +363,11 @@ class _Cell:
         kind, content = message["msg_type"], message["content"]
         if kind == "stream":
             (self.stdout if content.get("name") == "stdout" else self.stderr).append(content.get("text", ""))
+            if self.on_stream is not None:
+                try:
+                    self.on_stream(content.get("name", "stdout"), content.get("text", ""))
+                except Exception:  # noqa: BLE001 - a display problem must not fail the cell
+                    pass
         elif kind == "execute_result":
             self.result = content.get("data", {}).get("text/plain")
         elif kind == "error":

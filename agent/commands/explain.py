@@ -20,7 +20,8 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("explain", help="explain every latent of a model")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"builtin:NAME, FILE.py:FUNCTION or a checkpoint folder (default {DEFAULT_MODEL})")
+                   help=f"builtin:NAME, FILE.py:FUNCTION, a checkpoint folder, diffusers:FOLDER_OR_HUB_ID or "
+                        f"sd:FOLDER_OR_HUB_ID (see `latent-explainer models`; default {DEFAULT_MODEL})")
     p.add_argument("--bias", help="the inductive-bias formula (default: the model family's)")
     p.add_argument("--out", type=Path, help="write results.json, report.html and frames into this folder")
     p.add_argument("--yes", action="store_true", help="accept an LLM's paraphrase of an unsupported formula")

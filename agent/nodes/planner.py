@@ -50,7 +50,7 @@ def _values_for(kind: str, settings: dict) -> list[float]:
 def plan_traversals(state: RunState, runtime: Runtime[Settings]) -> dict:
     """Returns {settings, model, bias, plans}.
 
-    The model's optional `metadata` (family, default_bias, groups, attributes, traversable,
+    The model's optional `metadata` (family, default_bias, default_formula, groups, attributes, traversable,
     prompt, traversal_range, conditional_max_alpha) decides the default bias and feeds the plan;
     a formula or setting the user gave wins. The returned settings have the model's defaults
     filled in, so results.json records the numbers actually used. A failure closes the run's
@@ -71,7 +71,7 @@ def _plan(state: RunState, run_settings: Settings) -> dict:
     model["ref"] = state["model_ref"]
     model["family"] = metadata.get("family", "vae")
     default_kind = metadata.get("default_bias") or FAMILY_BIAS.get(model["family"], "disentanglement")
-    formula = state.get("bias_formula") or DEFAULT_FORMULAS[default_kind]
+    formula = state.get("bias_formula") or metadata.get("default_formula") or DEFAULT_FORMULAS[default_kind]
     spec = parse_bias(formula)
     plans = plan_for_model(spec, model["latent_dim"], _values_for(spec.kind, settings), groups=metadata.get("groups"),
                            attributes=metadata.get("attributes"), prompt_text=metadata.get("prompt"))

@@ -55,7 +55,7 @@ def prepare_run(state: RunState, runtime: Runtime[Settings]) -> dict:
     settings = settings_of(runtime)
     given = state.get("run_dir")
     run_dir = new_run_dir(Path(given) if given else None, state["model_ref"])
-    register_model(str(run_dir), state["model_ref"])
+    register_model(str(run_dir), state["model_ref"], settings)
     return {
         "run_id": state.get("run_id") or run_dir.name,
         "run_dir": str(run_dir),

@@ -174,3 +174,20 @@ def test_with_an_llm_the_job_it_read_is_shown(sentence, reply, expected, tmp_pat
     assert "read by   openai:router (structured output)" in err
     assert all(line.format(**names) in err for line in expected), err
     assert len(requests) == 1 and requests[0]["messages"][-1]["content"] == sentence.format(**names)
+
+
+def test_stable_diffusion_needs_a_prompt_and_keeps_the_model_s_own_bias(tmp_path):
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "sd" / "model_index.json").write_text("{}")
+    with pytest.raises(UserError, match='with the prompt "TEXT"'):
+        resolve_run_spec(RunSpec(model_ref=f"sd:{tmp_path / 'sd'}", family="sd"), Settings())
+    spec = RunSpec(model_ref=f"sd:{tmp_path / 'sd'}", family="sd", prompt="a church", directions=3)
+    resolved = resolve_run_spec(spec, Settings())
+    assert resolved.model_family == "sd" and resolved.bias_formula is None  # p(z_i | t), the model's default
+    assert resolved.settings.prompt == "a church" and resolved.settings.directions == 3
+    block = describe_run_spec(resolved, "rules (offline)")
+    assert "directions 3, prompt 'a church'" in block
+    with pytest.raises(UserError, match="says prompt 'a church' but --prompt 'a cat'"):
+        resolve_run_spec(spec, Settings(prompt="a cat"), {"prompt": "a cat"})
+    assert "prompt" not in describe_run_spec(resolve_run_spec(RunSpec(model_ref=f"{FIXTURE}:build"), Settings()),
+                                             "rules (offline)")

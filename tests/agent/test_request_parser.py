@@ -178,3 +178,38 @@ def test_llm_reader_unreachable_endpoint_is_llm_unavailable():
     config = LLMConfig("openai", "router", "http://127.0.0.1:9/v1", None, timeout_s=2, max_retries=0)
     with pytest.raises(LLMUnavailable, match="127.0.0.1:9"):
         parse_request_with_llm("explain the celeba DDPM", config, REGISTRY)
+
+
+def test_stable_diffusion_at_a_folder_with_a_prompt(tmp_path):
+    (tmp_path / "sd15").mkdir()
+    spec = parse_request(f'explain the stable diffusion at {tmp_path}/sd15 with the prompt "a photo of a church, '
+                         'at night" using 3 directions and 5 frames')
+    assert spec.model_ref == f"sd:{tmp_path}/sd15" and spec.family == "sd"
+    assert spec.prompt == "a photo of a church, at night" and spec.directions == 3 and spec.frames == 5
+    assert spec.not_understood == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "ref", "prompt"),
+    [
+        ("explain Stable Diffusion stable-diffusion-v1-5/stable-diffusion-v1-5 with prompt a red car, 4 frames",
+         "sd:stable-diffusion-v1-5/stable-diffusion-v1-5", "a red car"),
+        ("explain the diffusers DDPM at pipes/ddpm-cifar", "diffusers:pipes/ddpm-cifar", None),
+        ("explain the DDPM google/ddpm-celebahq-256", "diffusers:google/ddpm-celebahq-256", None),
+        ("explain diffusers:google/ddpm-cifar10-32 using 2 directions", "diffusers:google/ddpm-cifar10-32", None),
+        ("explain sd:models/sd21 under the prompt: 'a vae in a box'", "sd:models/sd21", "a vae in a box"),
+    ],
+)
+def test_diffusion_references_and_prompts(sentence, ref, prompt):
+    spec = parse_request(sentence)
+    assert spec.model_ref == ref and spec.prompt == prompt and spec.not_understood == []
+
+
+def test_a_train_ddpm_checkpoint_called_a_ddpm_stays_a_checkpoint(tmp_path):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "config.json").write_text("{}")
+    assert parse_request("explain the DDPM at ck/", cwd=tmp_path).model_ref == "ck/"
+
+
+def test_a_prompt_with_nothing_after_it_is_said():
+    assert "not followed by the prompt" in parse_request("explain sd:x/y with the prompt").not_understood[0]

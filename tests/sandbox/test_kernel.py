@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,26 @@ def test_a_deep_run_folder_gets_short_sockets_that_work(tmp_path):
     deep = tmp_path / ("a-long-folder-name-" * 4) / ("another-long-folder-name-" * 3) / "run"
     with SandboxKernel(deep, SandboxSettings(cell_timeout_s=30)) as kernel:
         assert kernel.execute("print(6 * 7)").stdout.strip() == "42"
+
+
+def test_streams_reach_the_caller_while_the_cell_runs(kernel: SandboxKernel) -> None:
+    """on_stream sees each piece as it arrives (live progress), before the cell ends; an error
+    inside the callback does not fail the cell."""
+    seen: list[tuple[str, str, float]] = []
+
+    def on_stream(name: str, text: str) -> None:
+        seen.append((name, text, time.monotonic()))
+        raise RuntimeError("a display problem")
+
+    code = "import sys, time\nprint('one', file=sys.stderr, flush=True)\ntime.sleep(1.0)\nprint('two', flush=True)"
+    result = kernel.execute(code, on_stream=on_stream)
+    ended = time.monotonic()
+    assert result.stdout == "two\n" and result.stderr == "one\n"
+    assert [(name, text) for name, text, _ in seen] == [("stderr", "one\n"), ("stdout", "two\n")]
+    assert ended - seen[0][2] >= 0.9  # "one" arrived about a second before the cell ended
+
+
+def test_starts_counts_restarts(kernel: SandboxKernel) -> None:
+    before = kernel.starts
+    kernel.restart()
+    assert kernel.starts == before + 1

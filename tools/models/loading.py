@@ -2,17 +2,101 @@
 
 The model protocol (tools/models/references.py): `latent_dim: int`, `decode(z)` (B, D) -> (B, C, H, W)
 in [0, 1], optional `sample_latents(n, generator)` and `name`.
+
+The run's model options (diffusion directions, steps, edit strength, prompt, guidance scale,
+dtype, the basis cache's folders) are set once per kernel by `configure_models`, which the
+host's kernel pool runs in the kernel's first cell (agent/kernel_pool.py), so that every
+`load_model(ref, device)` of the run, including one an LLM coder writes, gets the same model.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import torch
 
 from tools.models.device import resolve_device
+from tools.models.progress import progress_line
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How diffusion models are built in this kernel. None: the family's default.
+
+    directions: h-space directions explained (k). inference_steps: DDIM steps from x_T to x_0.
+    edit_strength: gamma of the x-space guidance edit (0.1 DDPM, 1 Stable Diffusion).
+    prompt / guidance_scale: Stable Diffusion's prompt and classifier-free guidance scale.
+    dtype: "auto" (float16 on CUDA for Stable Diffusion, else float32), "float32", "float16",
+    "bfloat16". basis_cache: folders where stored h-space bases are looked up, in order;
+    basis_cache_write: the folder new ones are written to. hidden_paths / visible_paths: what the
+    sandbox hides, and what it shows inside those (the model's folder, --mount folders, the run
+    folder) (for the message about a path it cannot see).
+    progress: print progress lines (tools/models/progress.py) to stderr during long steps."""
+
+    directions: int | None = None
+    inference_steps: int | None = None
+    edit_strength: float | None = None
+    prompt: str | None = None
+    guidance_scale: float = 7.5
+    dtype: str = "auto"
+    basis_cache: tuple[str, ...] = ()
+    basis_cache_write: str | None = None
+    hidden_paths: tuple[str, ...] = ()
+    visible_paths: tuple[str, ...] = ()
+    progress: bool = False
+
+    def hspace_settings(self) -> dict:
+        """The HSpaceSettings overrides these options give."""
+        named = {"rank": self.directions, "num_inference_steps": self.inference_steps, "gamma": self.edit_strength}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def torch_dtype(self, device: torch.device, family: str) -> torch.dtype:
+        if self.dtype == "auto":
+            return torch.float16 if device.type == "cuda" and family == "sd" else torch.float32
+        if self.dtype not in DTYPES:
+            raise ModelProtocolError(f"dtype {self.dtype!r} is not one of auto, {', '.join(DTYPES)}")
+        if self.dtype == "float16" and device.type != "cuda":
+            raise ModelProtocolError("dtype float16 needs a CUDA device; on a CPU use float32 or bfloat16")
+        return DTYPES[self.dtype]
+
+
+_options = ModelOptions()
+
+
+def configure_models(**options) -> ModelOptions:
+    """Set this kernel's ModelOptions (fields by name; lists become tuples); forgets loaded models."""
+    global _options
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    _options = replace(ModelOptions(), **values)
+    load_model.cache_clear()
+    return _options
+
+
+def model_options() -> ModelOptions:
+    return _options
+
+
+def _basis_cache():
+    from tools.models.ddpm.basis_cache import BasisCache
+
+    if not _options.basis_cache and not _options.basis_cache_write:
+        return None
+    return BasisCache(tuple(Path(p) for p in _options.basis_cache),
+                      Path(_options.basis_cache_write) if _options.basis_cache_write else None)
+
+
+def _diffusion_kwargs() -> dict:
+    return {"basis_cache": _basis_cache(), "progress": progress_line if _options.progress else None,
+            **_options.hspace_settings()}
+
+
+class PathNotVisibleError(FileNotFoundError):
+    """A user's model file read a path the sandbox hides; the message names --mount."""
 
 
 class ModelProtocolError(ValueError):
@@ -53,11 +137,34 @@ def _load_user_factory(path: str, function: str):
     if spec is None or spec.loader is None:
         raise ModelProtocolError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    factory = getattr(module, function, None)
-    if not callable(factory):
-        raise ModelProtocolError(f"{path} has no function {function!r}")
-    return factory()
+    try:
+        spec.loader.exec_module(module)
+        factory = getattr(module, function, None)
+        if not callable(factory):
+            raise ModelProtocolError(f"{path} has no function {function!r}")
+        return factory()
+    except (FileNotFoundError, PermissionError) as error:
+        hidden = _hidden_path(error.filename)
+        if hidden is None:
+            raise
+        folder = str(Path(error.filename).parent)
+        raise PathNotVisibleError(
+            f"{path} reads {error.filename}, which the sandbox cannot see (it hides {hidden}); show it the "
+            f"folder read-only with --mount {folder}") from None
+
+
+def _hidden_path(filename) -> str | None:
+    """The hidden folder a missing absolute path lies under (and no mount covers), else None."""
+    if not isinstance(filename, (str, Path)) or not Path(filename).is_absolute():
+        return None
+    text = str(filename)
+
+    def under(folder: str) -> bool:
+        return text == folder or text.startswith(folder.rstrip("/") + "/")
+
+    if any(under(m) for m in _options.visible_paths):
+        return None
+    return next((h for h in (*_options.hidden_paths, "/tmp") if under(h)), None)
 
 
 @cache
@@ -78,7 +185,7 @@ def load_model(ref: str, device: str = "auto"):
         elif builtin.loader == "ddpm":
             from tools.models.ddpm.hspace_model import load_ddpm_model
 
-            model = load_ddpm_model(builtin.folder, torch_device)
+            model = load_ddpm_model(builtin.folder, torch_device, **_diffusion_kwargs())
         else:
             model = CheckpointModel(builtin.folder, torch_device)
     elif parsed.kind == "checkpoint":
@@ -88,13 +195,30 @@ def load_model(ref: str, device: str = "auto"):
         if is_ddpm_checkpoint(parsed.target):
             from tools.models.ddpm.hspace_model import load_ddpm_model
 
-            model = load_ddpm_model(parsed.target, torch_device)
+            model = load_ddpm_model(parsed.target, torch_device, **_diffusion_kwargs())
         else:
             model = load_csvae(parsed.target, torch_device) if is_csvae_checkpoint(parsed.target) else CheckpointModel(parsed.target, torch_device)
     elif parsed.kind == "disvae":
         from tools.models.vae.disvae import load_disvae
 
         model = load_disvae(parsed.target, torch_device)
+    elif parsed.kind == "diffusers":
+        from tools.models.diffusers_pipeline.model import load_diffusers_model
+        from tools.models.diffusers_pipeline.source import locate_pretrained
+
+        source = locate_pretrained(parsed.target, str(parsed))
+        model = load_diffusers_model(source, str(parsed), torch_device, _options.torch_dtype(torch_device, "ddpm"),
+                                     **_diffusion_kwargs())
+    elif parsed.kind == "sd":
+        from tools.models.diffusers_pipeline.source import locate_pretrained
+        from tools.models.stable_diffusion.model import load_stable_diffusion_model
+
+        if not _options.prompt:
+            raise ModelProtocolError(f"{parsed} needs a prompt: give --prompt TEXT")
+        source = locate_pretrained(parsed.target, str(parsed))
+        model = load_stable_diffusion_model(source, _options.prompt, torch_device,
+                                            _options.torch_dtype(torch_device, "sd"),
+                                            guidance_scale=_options.guidance_scale, **_diffusion_kwargs())
     else:
         model = _load_user_factory(parsed.target, parsed.function)
     check_model(model)

@@ -131,12 +131,15 @@ class _Linearisation:
         (self.jt_probe,) = torch.autograd.grad(self.h, self.x, self.probe, create_graph=True)
 
     def jvp(self, tangents: torch.Tensor) -> torch.Tensor:
-        (out,) = torch.autograd.grad(self.jt_probe, self.probe, tangents.reshape(self.x.shape), retain_graph=True)
-        return out.reshape(out.shape[0], -1)
+        """Products run in the model's dtype; results come back as float32."""
+        tangents = tangents.reshape(self.x.shape).to(self.x.dtype)
+        (out,) = torch.autograd.grad(self.jt_probe, self.probe, tangents, retain_graph=True)
+        return out.reshape(out.shape[0], -1).float()
 
     def vjp(self, cotangents: torch.Tensor) -> torch.Tensor:
-        (out,) = torch.autograd.grad(self.h, self.x, cotangents.reshape(self.h.shape), retain_graph=True)
-        return out.reshape(out.shape[0], -1)
+        cotangents = cotangents.reshape(self.h.shape).to(self.h.dtype)
+        (out,) = torch.autograd.grad(self.h, self.x, cotangents, retain_graph=True)
+        return out.reshape(out.shape[0], -1).float()
 
 
 class _ChunkedJacobian:
@@ -185,7 +188,8 @@ class _ChunkedJacobian:
 
 def pullback_basis(feature_fn: FeatureFn, x: torch.Tensor, rank: int = 5, iterations: int = 30,
                    tolerance: float = 1e-3, shared: bool = False,
-                   generator: torch.Generator | None = None, chunk_rows: int = 1024) -> PullbackBasis:
+                   generator: torch.Generator | None = None, chunk_rows: int = 1024,
+                   on_iteration: Callable[[int, int], None] | None = None) -> PullbackBasis:
     """The top-`rank` right singular vectors of J = d feature_fn / dx at each row of x, by block
     power iteration (subspace iteration) on the pullback metric J^T J.
 
@@ -193,7 +197,10 @@ def pullback_basis(feature_fn: FeatureFn, x: torch.Tensor, rank: int = 5, iterat
     `differentiable_attention` for diffusers UNets). shared=False gives one basis per sample
     (Park et al.'s local basis); shared=True one basis for all, from sum_b J_b^T J_b.
     chunk_rows bounds the rows (of B * rank) in one forward pass, i.e. the memory.
-    Works under torch.inference_mode (autograd is switched back on inside).
+    Works under torch.inference_mode (autograd is switched back on inside). The UNet may run in
+    float16 / bfloat16: the products run in x's dtype, the orthonormalisation and the returned
+    basis in float32. on_iteration(done, iterations) is called after each power iteration
+    (progress for long computations).
 
     Steps (the B x rank products run as batches of B * rank rows):
     1. V: random (rank, n) rows from `generator`, orthonormalised.
@@ -216,7 +223,7 @@ def pullback_basis(feature_fn: FeatureFn, x: torch.Tensor, rank: int = 5, iterat
 
     with torch.inference_mode(False), torch.enable_grad():
         jac = _ChunkedJacobian(feature_fn, x.detach().clone().repeat_interleave(rank, dim=0), chunk_rows)
-        start = torch.randn((1 if shared else b), rank, n, generator=generator).to(x.device, x.dtype)
+        start = torch.randn((1 if shared else b), rank, n, generator=generator).to(x.device, torch.float32)
         v = _orthonormal_rows(start)  # (1 or B, rank, n)
         converged, done = False, 0
         while done < iterations and not converged:
@@ -229,6 +236,8 @@ def pullback_basis(feature_fn: FeatureFn, x: torch.Tensor, rank: int = 5, iterat
             residual = new_v - (new_v @ v.transpose(-1, -2)) @ v  # the part of the new span outside the old
             v = new_v
             converged = float(residual.norm(dim=-1).max()) < tolerance
+            if on_iteration is not None:
+                on_iteration(done, iterations)
         jv = jac.jvp(rows(v)).reshape(b, rank, -1)
         gram = jv @ jv.transpose(-1, -2)  # (B, rank, rank)
         if shared:

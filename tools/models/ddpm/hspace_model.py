@@ -15,7 +15,8 @@ A diffusion model has no low-dimensional latent code, so it is given one (docs/m
   w / |w|, w = sum_j c_j v_j, with strength |c| (|c| = 1: the paper's `guidance_steps` = 16
   updates of gamma * [eps(x_t + v) - eps(x_t)]; the sign of c_j picks +v_j or -v_j); DDIM on to
   x_0. c = 0 reproduces the unedited sample. Rows are deduplicated, grouped `batch_size` at a
-  time on `device` (CUDA when present), and x_t is cached per seed.
+  time on `device` (CUDA when present; a batch that runs out of device memory is halved until
+  it fits, and that size is kept), and x_t is cached per seed.
 - sample_latents(n, generator): zeros for c and n distinct seeds. metadata: family "ddpm",
   default_bias "disentanglement", traversable 0..k-1, traversal_range 1.0 (|c| = 1 is the
   paper's edit).
@@ -31,7 +32,9 @@ Cost: a row costs about (1 - edit_t) * num_inference_steps + 2 * 16 * |c| UNet e
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,6 +42,7 @@ from typing import Literal, Protocol
 
 import torch
 
+from tools.models.ddpm.basis_cache import BasisCache, basis_cache_key
 from tools.models.ddpm.hspace import differentiable_attention, mid_block_features, pullback_basis, x_space_guidance
 from tools.models.ddpm.model import ddim_denoise, ddim_timesteps
 
@@ -167,14 +171,25 @@ class DiffusionHSpaceModel:
     """The model protocol over a diffusion model's h-space directions (layout: module docstring)."""
 
     def __init__(self, denoiser: Denoiser, scheduler, settings: HSpaceSettings, name: str,
-                 device: torch.device, metadata: dict | None = None, dtype: torch.dtype = torch.float32):
+                 device: torch.device, metadata: dict | None = None, dtype: torch.dtype = torch.float32,
+                 identity: str | None = None, basis_cache: BasisCache | None = None,
+                 progress: Callable[[str], None] | None = None):
+        """identity: what names the weights (a folder, a hub id at its commit) in the basis
+        cache's key; basis_cache: where a shared basis is looked up and stored (None: nowhere);
+        progress: called with a short line during the long steps (basis, decoding)."""
         self.denoiser = denoiser
+        self.identity = identity or name
+        self.basis_cache = basis_cache
+        self.progress = progress
         self.scheduler = scheduler
         self.settings = settings
         self.name = name
         self.device = torch.device(device)
         self.dtype = dtype
         self.latent_dim = settings.rank + 1
+        self.batch_rows = settings.batch_size
+        """Rows per batched pass in decode: settings.batch_size, halved on each out-of-memory error
+        until a batch fits the device's free memory."""
         self.timesteps = ddim_timesteps(scheduler, settings.num_inference_steps)
         target = settings.edit_t * scheduler.config.num_train_timesteps
         self.edit_index = int((self.timesteps.float() - target).abs().argmin())
@@ -219,8 +234,34 @@ class DiffusionHSpaceModel:
         if bool(((seeds != seeds.round()) | (seeds < 0) | (seeds >= MAX_SEED)).any()):
             raise ValueError(f"the last column of z must hold integer seeds in [0, {MAX_SEED}), got {seeds.tolist()}")
         unique, inverse = torch.unique(z, dim=0, return_inverse=True)
-        images = torch.cat([self._decode_rows(chunk) for chunk in unique.split(self.settings.batch_size)])
-        return images[inverse]
+        started, images, done = time.monotonic(), [], 0
+        while done < len(unique):
+            size = min(self.batch_rows, len(unique) - done)
+            try:
+                images.append(self._decode_rows(unique[done:done + size]))
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                self.batch_rows = (size + 1) // 2  # kept for later calls: the batch that fits
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                self._say(f"decoding: out of device memory at {size} rows per batch; now {self.batch_rows}")
+                continue
+            done += size
+            if done < len(unique) or len(images) > 1:
+                self._say(f"decoding: {done}/{len(unique)} rows ({time.monotonic() - started:.0f} s)",
+                          final=done == len(unique) and time.monotonic() - started >= self.PROGRESS_EVERY_S)
+        return torch.cat(images)[inverse]
+
+    PROGRESS_EVERY_S = 5.0
+    """Least time between two progress lines of one long step (the last one always comes)."""
+
+    def _say(self, text: str, final: bool = True) -> None:
+        now = time.monotonic()
+        if self.progress is None or (not final and now - getattr(self, "_said_at", 0.0) < self.PROGRESS_EVERY_S):
+            return
+        self._said_at = now
+        self.progress(f"{self.name}: {text}")
 
     # -- the steps --------------------------------------------------------------------------------
 
@@ -244,19 +285,26 @@ class DiffusionHSpaceModel:
         def features(x: torch.Tensor) -> torch.Tensor:
             return self.denoiser.features(x, self.edit_timestep)
 
+        started = time.monotonic()
+
+        def on_iteration(done: int, total: int) -> None:
+            self._say(f"h-space basis: power iteration {done}/{total} ({time.monotonic() - started:.0f} s)",
+                      final=done == total)
+
         with self.denoiser.jacobian_context():
             return pullback_basis(
                 features, x_t, rank=self.settings.rank, iterations=self.settings.power_iterations,
                 tolerance=self.settings.tolerance, shared=shared,
                 generator=torch.Generator().manual_seed(self.settings.basis_seed),
-                chunk_rows=self.settings.jacobian_chunk_rows,
+                chunk_rows=self.settings.jacobian_chunk_rows, on_iteration=on_iteration,
             )
 
     def directions(self, seeds: list[int]) -> torch.Tensor:
         """The unit x-space directions v_1..v_k for each seed's anchor: (B, k, C, H, W)."""
         if self.settings.basis == "shared":
-            if self.shared_basis is None:
+            if self.shared_basis is None and not self._load_cached_basis():
                 self.compute_shared_basis()
+                self._store_cached_basis()
             return self.shared_basis.unsqueeze(0).expand(len(seeds), *self.shared_basis.shape)
         missing = self._local_bases.missing(seeds)
         if missing:
@@ -295,6 +343,29 @@ class DiffusionHSpaceModel:
 
     # -- a stored shared basis -----------------------------------------------------------------
 
+    def basis_cache_material(self) -> dict:
+        """What the shared basis depends on: the weights' identity, the prompt and guidance (which
+        shape x_t), the sample shape, the dtype and the basis settings."""
+        return {"identity": self.identity, "prompt": self.metadata.get("prompt"),
+                "guidance_scale": self.metadata.get("guidance_scale"), "shape": list(self.denoiser.sample_shape),
+                "dtype": str(self.dtype), **self.settings.basis_key()}
+
+    def _load_cached_basis(self) -> bool:
+        if self.basis_cache is None:
+            return False
+        found = self.basis_cache.load(basis_cache_key(self.basis_cache_material()))
+        if found is None:
+            return False
+        directions, info = found
+        self.shared_basis = directions.to(self.device, self.dtype)
+        self.basis_info = info
+        self._say(f"h-space basis from the cache ({info.get('cached_from')})")
+        return True
+
+    def _store_cached_basis(self) -> None:
+        if self.basis_cache is not None and self.shared_basis is not None:
+            self.basis_cache.save(basis_cache_key(self.basis_cache_material()), self.shared_basis, self.basis_info)
+
     def save_shared_basis(self, folder: str | Path) -> Path:
         """Write folder/hspace_basis.safetensors (the shared basis and the settings it depends on),
         computing the basis first if needed."""
@@ -329,11 +400,13 @@ class DiffusionHSpaceModel:
         return True
 
 
-def load_ddpm_model(folder: str | Path, device: str | torch.device = "auto", **settings) -> DiffusionHSpaceModel:
+def load_ddpm_model(folder: str | Path, device: str | torch.device = "auto", basis_cache: BasisCache | None = None,
+                    progress: Callable[[str], None] | None = None, **settings) -> DiffusionHSpaceModel:
     """The protocol model of a DDPM checkpoint folder (tools/models/ddpm/model.py save_ddpm), on device
     ("auto": CUDA when present). settings: HSpaceSettings fields to override; a stored shared
-    basis (hspace_basis.safetensors) is used when it matches them. A checkpoint may carry its own
-    defaults in config.json's model.extra["hspace"] (e.g. fewer DDIM steps for a tiny model);
+    basis (hspace_basis.safetensors) is used when it matches them, else the basis_cache's, else
+    it is computed when first needed (and stored in the basis_cache). A checkpoint may carry its
+    own defaults in config.json's model.extra["hspace"] (e.g. fewer DDIM steps for a tiny model);
     `settings` win over them."""
     from tools.data.procedural import dataset_factor_names
     from tools.models.ddpm.model import build_scheduler, load_ddpm
@@ -345,6 +418,7 @@ def load_ddpm_model(folder: str | Path, device: str | torch.device = "auto", **s
     hspace = replace(HSpaceSettings(), **{**dict(config.extra or {}).get("hspace", {}), **settings})
     metadata = {"dataset": config.dataset, "factor_names": dataset_factor_names(config.dataset)}
     model = DiffusionHSpaceModel(UNetDenoiser(unet), build_scheduler(config), hspace, name=Path(folder).name,
-                                 device=torch_device, metadata=metadata)
+                                 device=torch_device, metadata=metadata, identity=str(Path(folder).resolve()),
+                                 basis_cache=basis_cache, progress=progress)
     model.load_shared_basis(folder)
     return model

@@ -201,6 +201,14 @@ def load_ddpm(folder: str | Path, device: str | torch.device = "cpu"):
             raise FileNotFoundError(f"no {name} in DDPM checkpoint folder {folder}")
     record = json.loads((folder / CONFIG_FILE).read_text())
     config = DDPMConfig.from_dict(record["model"])
-    unet = build_unet(config)
-    unet.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    device = torch.device(device)
+    # The weights are read straight onto the device and the UNet is built without allocating or
+    # initialising its own parameters (they would be overwritten), so nothing is copied twice.
+    state = load_file(str(folder / WEIGHTS_FILE), device=str(device))
+    with torch.device("meta"):
+        unet = build_unet(config)
+    unet.load_state_dict(state, assign=True)
+    if any(t.is_meta for t in (*unet.parameters(), *unet.buffers())):  # a tensor the file does not hold
+        unet = build_unet(config)
+        unet.load_state_dict(state)
     return unet.to(device).eval(), config, record.get("training", {})

@@ -9,13 +9,11 @@ here over the VAE latents x_t (4, H/8, W/8):
   LatentExplainer code's value for Stable Diffusion);
 - sampling uses classifier-free guidance with `guidance_scale` (7.5, as the pipeline does;
   1 turns it off and halves the cost); x_0 is decoded by the pipeline's VAE to RGB in [0, 1].
-metadata: family "sd", default_bias "conditional", prompt: the prompt.
+metadata: family "sd", default_bias "conditional", default_formula PROMPT_FORMULA, prompt: the
+prompt, conditional_max_alpha 1.
 
-A user explains a Stable Diffusion model through a model file, e.g. `sd.py:model` with
-
-    from tools.models.stable_diffusion.model import load_stable_diffusion_model
-    def model():
-        return load_stable_diffusion_model("/models/sd15", prompt="a photo of a church")
+A user explains a Stable Diffusion model with `explain --model sd:FOLDER_OR_HUB_ID --prompt TEXT`
+(tools/models/loading.py); a model file may also return load_stable_diffusion_model(...).
 
 Cost: each decoded row runs ~(1 - edit_t) * num_inference_steps UNet passes (twice with
 classifier-free guidance) plus 2 * 16 * |c| for the edit, so a 512x512 SD 1.5 is meant for a
@@ -26,14 +24,21 @@ the UNet's encoder half; jacobian_chunk_rows bounds its memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from tools.models.ddpm.basis_cache import BasisCache
 from tools.models.ddpm.hspace import differentiable_attention, mid_block_features
 from tools.models.ddpm.hspace_model import DiffusionHSpaceModel, HSpaceSettings
+
+PROMPT_FORMULA = r"p(z_i \mid t)"
+"""The conditional bias a Stable Diffusion model is explained under by default: each direction
+z_i under the text prompt t (its basis is computed under t). Its traversal moves c_i from 0 to
+conditional_max_alpha = 1, the paper's edit strength (16 guidance steps)."""
 
 SD_DEFAULTS = {"gamma": 1.0, "reference_samples": 2, "jacobian_chunk_rows": 5, "batch_size": 4}
 """HSpaceSettings that differ for Stable Diffusion: gamma 1 (LatentExplainer's code), and a basis
@@ -90,7 +95,8 @@ class PromptDenoiser:
 
 def stable_diffusion_hspace_model(pipe, prompt: str, guidance_scale: float = 7.5, height: int | None = None,
                                   width: int | None = None, name: str = "stable-diffusion",
-                                  **settings) -> DiffusionHSpaceModel:
+                                  identity: str | None = None, basis_cache: BasisCache | None = None,
+                                  progress: Callable[[str], None] | None = None, **settings) -> DiffusionHSpaceModel:
     """The protocol model of a loaded StableDiffusionPipeline under `prompt` (module docstring).
 
     height / width: output pixels (default: the UNet's sample_size times the VAE factor).
@@ -112,20 +118,28 @@ def stable_diffusion_hspace_model(pipe, prompt: str, guidance_scale: float = 7.5
         guidance_scale=guidance_scale, init_noise_sigma=float(pipe.scheduler.init_noise_sigma),
     )
     hspace = replace(HSpaceSettings(), **(SD_DEFAULTS | settings))
-    metadata = {"family": "sd", "default_bias": "conditional", "prompt": prompt, "dataset": "free prompt",
-                "guidance_scale": guidance_scale}
+    metadata = {"family": "sd", "default_bias": "conditional", "default_formula": PROMPT_FORMULA, "prompt": prompt,
+                "dataset": "free prompt", "guidance_scale": guidance_scale, "conditional_max_alpha": 1.0}
     return DiffusionHSpaceModel(denoiser, pipe.scheduler, hspace, name=name, device=pipe.device,
-                                metadata=metadata, dtype=pipe.unet.dtype)
+                                metadata=metadata, dtype=pipe.unet.dtype, identity=identity,
+                                basis_cache=basis_cache, progress=progress)
 
 
-def load_stable_diffusion_model(source: str | Path, prompt: str, device: str | torch.device = "auto",
+def load_stable_diffusion_model(source, prompt: str, device: str | torch.device = "auto",
                                 dtype: torch.dtype = torch.float32, guidance_scale: float = 7.5,
                                 height: int | None = None, width: int | None = None,
+                                basis_cache: BasisCache | None = None, progress: Callable[[str], None] | None = None,
                                 **settings) -> DiffusionHSpaceModel:
-    """Load a pipeline (tools/models/stable_diffusion/pipeline.py: local folder or hub id) and wrap it under prompt."""
+    """Load a pipeline (tools/models/stable_diffusion/pipeline.py: local folder, hub id or a
+    located PretrainedSource) and wrap it under prompt."""
+    from tools.models.diffusers_pipeline.source import PretrainedSource
     from tools.models.stable_diffusion.pipeline import load_stable_diffusion_pipeline
 
     pipe = load_stable_diffusion_pipeline(source, device, dtype)
-    name = Path(str(source)).name or str(source)
+    if isinstance(source, PretrainedSource):
+        name, identity = source.hub_id or source.folder.name, source.identity
+    else:
+        name, identity = Path(str(source)).name or str(source), str(Path(str(source)).expanduser().resolve())
     return stable_diffusion_hspace_model(pipe, prompt, guidance_scale=guidance_scale, height=height, width=width,
-                                         name=name, **settings)
+                                         name=name, identity=identity, basis_cache=basis_cache, progress=progress,
+                                         **settings)

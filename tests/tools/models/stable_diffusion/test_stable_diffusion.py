@@ -4,7 +4,6 @@ model. Tiny components built from configs, as diffusers' own tests do; CPU; no h
 from __future__ import annotations
 
 import json
-import string
 
 import pytest
 import torch
@@ -14,47 +13,11 @@ from agent.errors import UserError
 PROMPT = "a red square"
 
 
-def _tiny_tokenizer(folder):
-    """A CLIPTokenizer over printable characters (no merges), written as vocab.json / merges.txt."""
-    from transformers import CLIPTokenizer
-
-    chars = [c for c in string.printable if not c.isspace()]
-    vocab = {c: i for i, c in enumerate(chars)} | {c + "</w>": len(chars) + i for i, c in enumerate(chars)}
-    vocab |= {"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16), len(vocab)
-
-
 @pytest.fixture(scope="module")
 def pipeline_folder(tmp_path_factory):
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from tests.fixtures.tiny_diffusers import save_tiny_stable_diffusion
 
-    root = tmp_path_factory.mktemp("sd")
-    torch.manual_seed(0)
-    tokenizer, vocab_size = _tiny_tokenizer(root)
-    unet = UNet2DConditionModel(
-        block_out_channels=(4, 8), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8, norm_num_groups=4, attention_head_dim=2,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(4, 8), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1, vocab_size=vocab_size,
-        hidden_size=8, intermediate_size=16, num_attention_heads=2, num_hidden_layers=2, max_position_embeddings=16,
-        projection_dim=8,
-    ))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.save_pretrained(root / "pipeline")
-    return root / "pipeline"
+    return save_tiny_stable_diffusion(tmp_path_factory.mktemp("sd") / "pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +45,7 @@ def test_bad_sources_are_one_line_user_errors(tmp_path):
         load_stable_diffusion_pipeline(tmp_path, "cpu")
     with pytest.raises(UserError, match="neither an existing folder nor a hub id"):
         load_stable_diffusion_pipeline(str(tmp_path / "missing" / "sd"), "cpu")
-    with pytest.raises(UserError, match="cannot load Stable Diffusion 'nobody/no-such-model'") as error:
+    with pytest.raises(UserError, match="nobody/no-such-model is not in the Hugging Face cache") as error:
         load_stable_diffusion_pipeline("nobody/no-such-model", "cpu")  # HF_HUB_OFFLINE=1 in conftest
     assert "\n" not in str(error.value)
 
