@@ -82,7 +82,9 @@ class LatentState(TypedDict, total=False):
     pixel_change: mean |first - last frame|. certainty / medoid: agreement of the samples.
     decision: the verifier's verdict. history: one entry per finished attempt. steps: the trace
     events (node, attempt, inputs and outputs) shown by `trace`. latents: the final entry, sent
-    to the parent graph."""
+    to the parent graph. sample_claims: per sample, its claims ({property, change} dicts).
+    usage: the LLM requests, tokens and cache hits this latent cost so far (agent/llm/usage.py).
+    budget_exhausted: the run's token budget stopped this latent's requests."""
 
     job: LatentJob
     attempt: int
@@ -95,6 +97,9 @@ class LatentState(TypedDict, total=False):
     strip: str | None
     error: str | None
     samples: list[str]
+    sample_claims: list[list[dict]]
+    usage: dict
+    budget_exhausted: bool
     visible: list[bool]
     measurements: dict
     pixel_change: float
