@@ -57,6 +57,12 @@ def test_vision_only_model_under_faults_is_accounted_then_cached(tmp_path, monke
     assert run["requests"] == len(sent) and run["cache_hits"] == 0
     assert run["retries"] >= 1 and run["prompt_tokens"] > 0 and run["completion_tokens"] > 0
     assert sum(e["usage"]["requests"] for e in by_id.values()) == len(sent)
+    report = (tmp_path / "first" / "report.html").read_text()
+    assert f"LLM cost</dt><dd>{run['requests']} requests, {run['prompt_tokens']} prompt" in report
+    capsys.readouterr()
+    assert main(["trace", str(tmp_path / "first")]) == 0
+    shown = capsys.readouterr().out
+    assert f"LLM: {by_id['z1']['usage']['requests']} requests" in shown and "retr" in shown
 
     texts = [r["messages"][-1]["content"][0]["text"] for r in sent]
     user_text = next(text for text in texts if text.startswith("Latent z0,"))
