@@ -60,7 +60,8 @@ class LatentJob(TypedDict):
     """What one latent's subgraph needs from the run besides the settings (the run context):
     plan (a TraversalPlan dict), run_dir, model_ref, latent_dim, bias {formula, kind, prompt},
     backend, and max_span: the widest range a loop-back may reach for this model (the
-    max_range setting, raised to the model's own first range)."""
+    max_range setting, raised to the model's own first range). shape_leader: the id of the first
+    plan of the same shape, whose coder writes the code the others reuse."""
 
     plan: dict
     run_dir: str
@@ -69,6 +70,7 @@ class LatentJob(TypedDict):
     bias: dict
     backend: dict
     max_span: float
+    shape_leader: str
 
 
 class LatentState(TypedDict, total=False):

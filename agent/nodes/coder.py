@@ -36,7 +36,11 @@ of the client built from the coder role's LLM; it applies only when that role ha
 SHAPE_FOLDER = "coder"
 """Where a run keeps each plan shape's code, relative to the run folder."""
 
+LEADER_WAIT_S = 900.0
+"""Longest a latent waits for its shape's leader to write the code before writing its own."""
+
 _shape_locks: dict[tuple[str, str], threading.Lock] = {}
+_leaders_done: dict[tuple[str, str], threading.Event] = {}
 _shape_locks_guard = threading.Lock()
 
 
@@ -86,11 +90,35 @@ def _shape_lock(run_dir: str, shape: str) -> threading.Lock:
         return _shape_locks.setdefault((str(Path(run_dir).resolve()), shape), threading.Lock())
 
 
+def _leader_done(run_dir: str, shape: str) -> threading.Event:
+    with _shape_locks_guard:
+        return _leaders_done.setdefault((str(Path(run_dir).resolve()), shape), threading.Event())
+
+
 def _shape_file(run_dir: str, shape: str) -> Path:
     return Path(run_dir) / SHAPE_FOLDER / f"{shape}.py"
 
 
 def llm_code(state: LatentState, config: RunnableConfig, settings: Settings) -> dict:
+    """The coder for this latent. The shape's code is written first by its leader (the first plan
+    of the shape, job["shape_leader"]), so a run's first coder request is the same every time
+    and a re-run answers it from the response cache; the others wait for it (at most
+    LEADER_WAIT_S), then reuse or repair the code (_shape_code)."""
+    job = state["job"]
+    shape = plan_shape(job)
+    done = _leader_done(job["run_dir"], shape)
+    leader = job.get("shape_leader")
+    if leader is None or leader == job["plan"]["id"]:
+        try:
+            return _shape_code(state, config, settings)
+        finally:
+            done.set()
+    if not _shape_file(job["run_dir"], shape).is_file():
+        done.wait(LEADER_WAIT_S)
+    return _shape_code(state, config, settings)
+
+
+def _shape_code(state: LatentState, config: RunnableConfig, settings: Settings) -> dict:
     """The shape's code with this latent's parameters, checked in the sandbox; the LLM coding
     agent writes (or repairs) it when there is none yet (or it fails this latent). Returns
     {code, steps, usage} and {error} when the agent gave up or its requests failed (a spent

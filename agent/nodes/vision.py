@@ -60,13 +60,21 @@ def measurements_text(measurements: dict, limit: int = MEASUREMENT_LINES) -> str
     return "\n".join(lines) + "\n"
 
 
+GRID_MIN_FRAME_PX = 64
+"""Frames smaller than this are upscaled (nearest neighbour, whole factors) in the grid; larger
+ones keep their size: upscaling adds no detail, only image tokens."""
+
+
 def anchor_grid_png(frames, values: list[float], label: str) -> bytes:
     """Every anchor's traversal in one PNG: frames (A, K, C, H, W) in [0, 1], one row per anchor
     ("anchor 1", ...), the values once under the last row, labelled `label = value`."""
+    import math
+
     from tools.traversal.strip import make_grid, png_bytes
 
     rows = [f"anchor {a + 1}" for a in range(frames.shape[0])]
-    return png_bytes(make_grid(frames, values, rows, label=label))
+    scale = max(1, math.ceil(GRID_MIN_FRAME_PX / max(frames.shape[-2:])))
+    return png_bytes(make_grid(frames, values, rows, label=label, scale=scale))
 
 
 def _llm_samples(state: LatentState, settings: Settings, description, traversal) -> dict:
