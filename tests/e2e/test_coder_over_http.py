@@ -63,8 +63,8 @@ def test_llm_coder_writes_code_once_per_shape_and_repairs_it_over_http(tmp_path,
     monkeypatch.setenv("LATENT_EXPLAINER_CODER_MAX_TURNS", "3")
     out = tmp_path / "run"
     with OpenAIServer(reply_for) as server:
-        code = main(["explain", "--model", f"{FIXTURE}:build", "--out", str(out), "--llm", "openai:coder-test",
-                     "--llm-base-url", server.base_url, "--n-samples", str(N_SAMPLES), "--frames", str(FRAMES),
+        code = main(["explain", "--model", f"{FIXTURE}:build", "--out", str(out), "--vision-llm", "openai:vision-test",
+                     "--coder-llm", "openai:coder-test", "--llm-base-url", server.base_url, "--n-samples", str(N_SAMPLES), "--frames", str(FRAMES),
                      "--max-attempts", "1", "--quiet"])
         requests = list(server.requests)
     assert code == 0
@@ -74,6 +74,9 @@ def test_llm_coder_writes_code_once_per_shape_and_repairs_it_over_http(tmp_path,
     assert by_id["z1"]["status"] == "explained" and by_id["z2"]["status"] == "unclear"  # z2 does nothing
 
     coder_requests = [r for r in requests if r.get("tools")]
+    assert {r["model"] for r in coder_requests} == {"coder-test"}  # each role asks its own model
+    assert {r["model"] for r in requests if not r.get("tools")} == {"vision-test"}
+    assert results["backend"] == {"vision": "openai:vision-test", "coder": "llm:coder-test"}
     first_session = [r for r in coder_requests if "failed for this traversal" not in r["messages"][1]["content"]]
     repairs = [r for r in coder_requests if "failed for this traversal" in r["messages"][1]["content"]]
     assert len(first_session) == 3 and len(repairs) == 1  # 1 shape + 1 repair; the third latent reused the code
