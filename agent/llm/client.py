@@ -308,8 +308,10 @@ class LLMClient:
 @cache
 def _transport_class() -> type:
     """An httpx2 transport class (the openai SDK's HTTP stack) that answers POST
-    .../chat/completions through an LLMClient's `chat`. Its errors (LLMRequestFailed,
-    LLMUnavailable, BudgetExhausted) pass through the SDK unchanged."""
+    .../chat/completions through an LLMClient's `chat`. A refusal that retrying cannot change
+    (LLMHTTPError, e.g. HTTP 400) goes back as that HTTP answer, so the SDK raises its own error
+    for it; the others (LLMRequestFailed, LLMUnavailable, BudgetExhausted) pass through the SDK
+    unchanged."""
     import httpx2
 
     class ClientTransport(httpx2.BaseTransport):
@@ -319,7 +321,11 @@ def _transport_class() -> type:
         def handle_request(self, request: httpx2.Request) -> httpx2.Response:
             if request.method != "POST" or not request.url.path.endswith("/chat/completions"):
                 return httpx2.Response(404, json={"error": {"message": f"not routed: {request.url.path}"}})
-            return httpx2.Response(200, json=self.client.chat(json.loads(request.read())))
+            try:
+                return httpx2.Response(200, json=self.client.chat(json.loads(request.read())))
+            except LLMHTTPError as error:  # the SDK raises its own error for the status (BadRequestError...)
+                body = error.body or {"error": {"message": str(error), "type": "invalid_request_error"}}
+                return httpx2.Response(error.status, json=body)
 
     return ClientTransport
 

@@ -124,10 +124,12 @@ def _shape_code(state: LatentState, config: RunnableConfig, settings: Settings) 
     {code, steps, usage} and {error} when the agent gave up or its requests failed (a spent
     budget: {budget_exhausted} too). An endpoint that refuses the first request raises
     LLMUnavailable (one line at the CLI)."""
+    import openai
+
     from agent.coder_agent import VALID, CoderTask, describe_problem, params_cell, run_code, run_coder_agent
     from agent.llm.client import LLMRequestFailed, client_for
     from agent.llm.usage import BudgetExhausted, Usage, add_usage, charging
-    from agent.llm_config import role_config
+    from agent.llm_config import describe_endpoint_error, role_config
     from tools.bias_formula.plans import TraversalPlan
 
     job = state["job"]
@@ -172,6 +174,9 @@ def _shape_code(state: LatentState, config: RunnableConfig, settings: Settings) 
             outcome = None
         except LLMRequestFailed as error:
             update = {"error": f"coder request failed: {error}"}
+            outcome = None
+        except openai.APIError as error:  # a refusal, e.g. HTTP 400 from a model without tool calling
+            update = {"error": f"coder request failed: {describe_endpoint_error(llm, error)}"}
             outcome = None
         if outcome is not None:
             steps += outcome.steps

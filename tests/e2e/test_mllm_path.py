@@ -101,3 +101,17 @@ def test_a_key_refused_on_the_first_request_stops_the_run_with_one_line(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and sent == 1
     assert "refused the API key" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_a_vision_only_model_as_coder_fails_each_latent_with_the_reason(tmp_path, monkeypatch, capsys):
+    """Without --coder-llm template, the coder's tool-calling requests are refused (HTTP 400):
+    every latent ends "failed" naming that, the run still ends with exit 0 and no traceback."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with OpenAIServer(vision_only) as server:
+        code = main(["explain", "--model", f"{FIXTURE}:build", "--out", str(tmp_path / "run"), "--llm", "openai:llava",
+                     "--llm-base-url", server.base_url, "--n-samples", "2", "--frames", "3", "--max-attempts", "1",
+                     "--quiet"])
+    assert code == 0 and "Traceback" not in capsys.readouterr().err
+    latents = json.loads((tmp_path / "run" / "results.json").read_text())["latents"]
+    assert {e["status"] for e in latents} == {"failed"}
+    assert all("HTTP 400" in e["error"] and "does not support tools" in e["error"] for e in latents)
