@@ -17,8 +17,8 @@ Endpoints:
 
 The script is one of: a single reply (used for every request), a sequence of replies (used in order,
 one per chat request), or a callable(request_json) -> reply. A reply is TextReply, JsonReply,
-ToolCallReply, ErrorReply (optionally with Retry-After) or MalformedReply (a 200 whose body is not a
-chat completion). Every answer carries `usage`: prompt tokens are the words of the text parts plus
+ToolCallReply, ErrorReply (optionally with Retry-After), MalformedReply (a 200 whose body is not a
+chat completion) or ResetReply (the connection is closed without an answer). Every answer carries `usage`: prompt tokens are the words of the text parts plus
 each image's tokens by OpenAI's image rule (`image_tokens`); completion tokens the words answered.
 
 Simulation for benchmarks and fault tests: `latency_s` sleeps before every chat answer (requests
@@ -111,6 +111,13 @@ class MalformedReply:
     delay_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class ResetReply:
+    """No answer: the server closes the connection after reading the request (a reset)."""
+
+    delay_s: float = 0.0
+
+
 FAULT_KINDS = ("429", "500", "malformed", "fewer_choices")
 
 
@@ -131,7 +138,7 @@ class FaultPlan:
             raise ValueError(f"FaultPlan needs 0 <= rate <= 1 and kinds from {FAULT_KINDS}")
 
 
-Reply = TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply
+Reply = TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply | ResetReply
 Script = Reply | Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
@@ -358,7 +365,13 @@ class _Handler(BaseHTTPRequestHandler):
             reply = TextReply(reply.texts, max_choices=1)
         elif fault == "fewer_choices" and isinstance(reply, JsonReply):
             reply = TextReply([json.dumps(reply.value)], max_choices=1)
-        if isinstance(reply, ErrorReply):
+        if isinstance(reply, ResetReply):
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        elif isinstance(reply, ErrorReply):
             self._send_error(reply)
         elif isinstance(reply, MalformedReply):
             self._send_raw(200, reply.body.encode("utf-8"))
@@ -388,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         """The script's reply to `body`; a script failure becomes a recorded HTTP 500."""
         script = self.state.script
         try:
-            if isinstance(script, TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply):
+            if isinstance(script, TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply | ResetReply):
                 return script
             if callable(script):
                 return script(body)

@@ -14,7 +14,15 @@ from agent.llm.client import LLMHTTPError, LLMRequestFailed, LLMSession
 from agent.llm.retry import RetryPolicy, retry_after_seconds
 from agent.llm.usage import BudgetExhausted, TokenBudget, Usage, charging
 from agent.llm_config import LLMConfig, LLMUnavailable
-from tests.openai_server import ErrorReply, FaultPlan, MalformedReply, OpenAIServer, TextReply, invalid_api_key
+from tests.openai_server import (
+    ErrorReply,
+    FaultPlan,
+    MalformedReply,
+    OpenAIServer,
+    ResetReply,
+    TextReply,
+    invalid_api_key,
+)
 
 FAST = RetryPolicy(max_retries=3, base_s=0.01, cap_s=0.5)
 
@@ -29,15 +37,15 @@ def body(text: str = "hello", n: int = 1) -> dict:
 
 def test_each_fault_kind_is_retried_until_an_answer(tmp_path):
     script = [ErrorReply(429, "slow down", retry_after="0.2"), ErrorReply(503, "busy"), MalformedReply(),
-              TextReply(["ok"])]
-    session = LLMSession(policy=FAST)
+              ResetReply(), TextReply(["ok"])]
+    session = LLMSession(policy=RetryPolicy(max_retries=4, base_s=0.01, cap_s=0.5))
     usage = Usage()
     with OpenAIServer(script) as server:
         started = time.monotonic()
         answer = session.client(config_for(server)).chat(body(), usage)
         elapsed = time.monotonic() - started
     assert answer["choices"][0]["message"]["content"] == "ok"
-    assert usage.requests == 4 and usage.retries == 3
+    assert usage.requests == 5 and usage.retries == 4
     assert elapsed >= 0.2  # the 429's Retry-After was honoured
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert session.usage.to_dict() == usage.to_dict()
