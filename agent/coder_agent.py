@@ -1,5 +1,7 @@
-"""The LLM coding agent: writes perturbation code for one TraversalPlan, runs it in the sandbox,
-reads what went wrong and repairs it, up to a named turn limit.
+"""The LLM coding agent: writes perturbation code for one plan shape (mode and bias kind), runs it
+in the sandbox for one TraversalPlan, reads what went wrong and repairs it, up to a named turn
+limit. The code reads the traversal's parameters from a `params` dict the host defines before it
+(`params_cell`), so the same code serves every traversal of its shape (agent/nodes/coder.py).
 
 The model gets three tools. `run_code` executes a cell in the run's sandbox kernel; then the host
 (never the generated code) re-reads the traversal the cell was asked to write and checks it against
@@ -48,7 +50,8 @@ class CoderTask:
     the number of anchors A; device the torch device in the sandbox). model_ref: the model
     reference the code loads. latent_dim: D. plan: the TraversalPlan with this attempt's values.
     attempt: 1-based attempt number. seed: the anchor seed. folder: where the code must save
-    traversal.npz, relative to run_dir. bias_kind: the bias the plan comes from.
+    traversal.npz, relative to run_dir. bias_kind: the bias the plan comes from. repair: "" or
+    why the shape's earlier code failed for this traversal, with that code (shown to the model).
     """
 
     run_dir: Path
@@ -60,6 +63,16 @@ class CoderTask:
     seed: int
     folder: str
     bias_kind: str
+    repair: str = ""
+
+    @property
+    def params(self) -> dict:
+        """The traversal's parameters, as the code reads them from `params`."""
+        plan = self.plan
+        return {"plan_id": plan.id, "indices": list(plan.indices), "values": list(plan.values), "mode": plan.mode,
+                "condition": plan.condition, "n_anchors": self.settings.n_samples, "seed": self.seed,
+                "folder": self.folder, "model_ref": self.model_ref, "device": self.settings.device,
+                "latent_dim": self.latent_dim}
 
     @property
     def traversal_path(self) -> Path:
@@ -101,7 +114,7 @@ def check_written_traversal(task: CoderTask) -> list[str]:
     path = task.traversal_path
     shown = f"{task.folder}/{path.name}"
     if not path.exists() and not path.is_symlink():
-        return [f"the code wrote no {shown}; call save_traversal({task.folder!r}, z=z, frames=frames, values=values)"]
+        return [f"the code wrote no {shown}; call save_traversal(params['folder'], z=z, frames=frames, values=values)"]
     if path.is_symlink() or not path.resolve().is_relative_to(task.run_dir.resolve()):
         return [f"{shown} must be a plain file inside the run folder, not a link"]
     try:
@@ -119,8 +132,14 @@ def _clear_stale_traversal(task: CoderTask) -> None:
         path.unlink(missing_ok=True)
 
 
+def params_cell(task: CoderTask) -> str:
+    """The line the host puts before the code: `params = {...}` (Python literals)."""
+    return f"params = {task.params!r}\n"
+
+
 def run_code(task: CoderTask, code: str) -> dict:
-    """Run `code` in the run's sandbox kernel, then check the traversal it wrote.
+    """Run params_cell(task) followed by `code` in the run's sandbox kernel, then check the
+    traversal it wrote.
 
     Returns {"stdout", "stderr" (tails), "error" (the sandbox error as a dict, or None),
     "validation" ("valid" or a list of problems)}."""
@@ -130,7 +149,7 @@ def run_code(task: CoderTask, code: str) -> dict:
     _clear_stale_traversal(task)
     error: dict | None = None
     try:
-        result = run_cell(str(task.run_dir), task.settings, code)
+        result = run_cell(str(task.run_dir), task.settings, params_cell(task) + code)
         stdout, stderr = result.stdout, result.stderr
     except SandboxError as failure:
         error = _sandbox_error_dict(failure)
@@ -199,28 +218,13 @@ def task_messages(task: CoderTask, max_turns: int) -> list:
     """[system, user] messages from prompts/coder_system.txt and prompts/coder_task.txt."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    plan = task.plan
     system = render_prompt("coder_system.txt", max_turns=max_turns)
-    user = render_prompt(
-        "coder_task.txt",
-        plan_id=plan.id,
-        bias_kind=task.bias_kind,
-        indices=plan.indices,
-        values=plan.values,
-        n_frames=len(plan.values),
-        mode=plan.mode,
-        condition=plan.condition,
-        model_ref=task.model_ref,
-        device=task.settings.device,
-        latent_dim=task.latent_dim,
-        n_anchors=task.settings.n_samples,
-        seed=task.seed,
-        folder=task.folder,
-    )
+    user = render_prompt("coder_task.txt", bias_kind=task.bias_kind, mode=task.plan.mode, params=task.params,
+                         latent_dim=task.latent_dim, repair=task.repair)
     return [SystemMessage(content=system), HumanMessage(content=user)]
 
 
-def _problem(observation: dict) -> str:
+def describe_problem(observation: dict) -> str:
     """One line: the sandbox error's message, else the validation problems."""
     if observation.get("error"):
         return str(observation["error"].get("message") or observation["error"].get("type"))
@@ -277,7 +281,7 @@ def run_coder_agent(chat_model: BaseChatModel, task: CoderTask, max_turns: int, 
             if name == "run_code" and isinstance(args, dict) and isinstance(args.get("code"), str):
                 code = last_code = args["code"]
                 last_problem = VALID if observation.get("validation") == VALID and not observation.get("error") \
-                    else _problem(observation)
+                    else describe_problem(observation)
             elif name == "inspect_model":
                 code = inspect_model_code(task)
             content = observation if isinstance(observation, str) else json.dumps(observation)

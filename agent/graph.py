@@ -32,13 +32,17 @@ def route_after_sandbox(state: LatentState) -> str:
 
 
 def fan_out_plans(state: RunState) -> list[Send]:
-    """One explain_latent branch per TraversalPlan, each starting at attempt 1."""
+    """One explain_latent branch per TraversalPlan, each starting at attempt 1. shape_leader: the
+    first plan of the same mode, whose coder writes the shape's code (agent/nodes/coder.py)."""
     record = state["settings"]
+    leaders: dict[str, str] = {}
+    for plan in state["plans"]:
+        leaders.setdefault(plan.get("mode", "absolute"), plan["id"])
     job_base = {"run_dir": state["run_dir"], "model_ref": state["model_ref"], "latent_dim": state["model"]["latent_dim"],
                 "bias": state["bias"], "backend": state["backend"], "max_span": record["max_range"]}
     return [
         Send("explain_latent", {
-            "job": job_base | {"plan": plan},
+            "job": job_base | {"plan": plan, "shape_leader": leaders[plan.get("mode", "absolute")]},
             "attempt": 1,
             "span": max(abs(value) for value in plan["values"]),
             "seed": record["seed"],

@@ -20,6 +20,8 @@ from agent.errors import UserError
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
+    from agent.settings import Settings
+
 PROVIDERS = ("openai",)
 """Providers a spec may name; "openai" means any OpenAI-compatible chat-completions endpoint."""
 
@@ -34,6 +36,12 @@ PLACEHOLDER_API_KEY = "not-needed"
 one."""
 
 ALLOWED_FORMS = "'openai:MODEL' (any OpenAI-compatible endpoint, e.g. openai:gpt-4o), 'offline', or nothing"
+
+ROLES = ("vision", "coder", "router")
+"""The LLM roles; each may use its own model (settings <role>_llm), else settings.llm."""
+
+TEMPLATE_CODER_SPEC = "template"
+"""A coder spec that selects the deterministic code template even when --llm names a model."""
 
 
 class LLMUnavailable(UserError):
@@ -83,6 +91,7 @@ def parse_llm_spec(
     base_url: str | None = None,
     api_key: str | None = None,
     env: Mapping[str, str] = os.environ,
+    timeout_s: float | None = None,
 ) -> LLMConfig | None:
     """Read the `--llm` flag.
 
@@ -101,40 +110,64 @@ def parse_llm_spec(
         model=model,
         base_url=base_url or env.get("OPENAI_BASE_URL") or None,
         api_key=api_key or env.get("OPENAI_API_KEY") or None,
+        timeout_s=float(timeout_s) if timeout_s is not None else 60.0,
     )
 
 
-def build_chat_model(config: LLMConfig, temperature: float = 1.0, n: int = 1) -> ChatOpenAI:
-    """A chat-completions client for `config` that asks for `n` choices at `temperature`.
+def role_config(settings: Settings, role: str, env: Mapping[str, str] = os.environ) -> LLMConfig | None:
+    """The LLMConfig of `role` ("vision", "coder", "router") from a run's settings: its own
+    setting (e.g. --coder-llm), else --llm; None is the role's offline default. The coder also
+    takes "template" (the code template). A bad spec raises UserError naming the flag."""
+    if role not in ROLES:
+        raise ValueError(f"unknown LLM role {role!r}; roles: {ROLES}")
+    spec = settings.llm_spec(role)
+    if role == "coder" and spec is not None and spec.strip() == TEMPLATE_CODER_SPEC:
+        return None
+    try:
+        return parse_llm_spec(spec, base_url=settings.llm_base_url, env=env, timeout_s=settings.llm_timeout_s)
+    except UserError:
+        if getattr(settings, f"{role}_llm") in (None, ""):
+            raise
+        extra = f", or {TEMPLATE_CODER_SPEC!r}" if role == "coder" else ""
+        raise UserError(f"--{role}-llm {spec!r} is not understood; allowed: {ALLOWED_FORMS}{extra}") from None
 
-    The Responses API is switched off: OpenAI-compatible servers speak chat completions only.
-    """
-    from langchain_openai import ChatOpenAI
+
+def check_role_specs(settings: Settings) -> None:
+    """Fail early (UserError, one line) on any role's bad spec."""
+    for role in ROLES:
+        role_config(settings, role)
+
+
+def build_chat_model(config: LLMConfig, temperature: float = 1.0, n: int = 1, cache: bool = True) -> ChatOpenAI:
+    """A langchain chat-completions client for `config` that asks for `n` choices at `temperature`,
+    sending through the one LLM client (agent/llm/client.py): config.max_retries retries with
+    backoff, the response cache (unless cache=False), usage charged to agent.llm.usage.current_usage.
+    For one-off requests outside a run (the router); a run's nodes use their run's session."""
+    from agent.llm.cache import ResponseCache
+    from agent.llm.client import LLMSession
+    from agent.llm.retry import RetryPolicy
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    return ChatOpenAI(
-        model=config.model,
-        base_url=config.endpoint,
-        api_key=config.api_key or PLACEHOLDER_API_KEY,
-        timeout=config.timeout_s,
-        max_retries=config.max_retries,
-        temperature=temperature,
-        n=n,
-        use_responses_api=False,
-    )
+    session = LLMSession(cache=ResponseCache() if cache else None, policy=RetryPolicy(max_retries=config.max_retries))
+    return session.client(config).chat_model(temperature=temperature, n=n)
 
 
 @contextmanager
 def endpoint_errors_as_unavailable(config: LLMConfig) -> Iterator[None]:
-    """Turn the OpenAI client's failures inside the block into LLMUnavailable (one line naming the
-    endpoint, the model and what happened); other exceptions pass through unchanged."""
+    """Turn the OpenAI client's failures and requests that failed after their retries inside the
+    block into LLMUnavailable (one line naming the endpoint, the model and what happened), for a
+    command that cannot go on without the answer (the router); other exceptions pass through."""
     import openai
+
+    from agent.llm.client import LLMRequestFailed
 
     try:
         yield
     except openai.APIError as error:
         raise LLMUnavailable(describe_endpoint_error(config, error)) from error
+    except LLMRequestFailed as error:
+        raise LLMUnavailable(str(error)) from None
 
 
 def describe_endpoint_error(config: LLMConfig, error: Exception) -> str:

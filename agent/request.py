@@ -20,10 +20,10 @@ PROGRESS_MODES = ("lines", "jsonl", "quiet")
 def check_settings(settings: Settings) -> Settings:
     """The settings, after checking what they name outside themselves: the LLM spec parses and
     the device exists. Raises UserError (one line) otherwise."""
-    from agent.llm_config import parse_llm_spec
+    from agent.llm_config import check_role_specs
     from tools.models.device import resolve_device
 
-    parse_llm_spec(settings.llm, base_url=settings.llm_base_url)
+    check_role_specs(settings)
     resolve_device(settings.device)
     return settings
 
@@ -44,6 +44,9 @@ def resolve_request(model_ref: str, bias_formula: str | None, settings: Settings
     check_settings(settings)
     ref = parse_model_ref(str(model_ref))
     if bias_formula is not None:
-        bias_formula = resolve_formula(bias_formula, settings.llm, settings.llm_base_url, accept_paraphrase,
+        from agent.llm_config import role_config
+
+        router = settings.llm_spec("router") if role_config(settings, "router") is not None else None
+        bias_formula = resolve_formula(bias_formula, router, settings.llm_base_url, accept_paraphrase,
                                        confirm or confirm_on_terminal)
     return RunRequest(str(ref), bias_formula, settings, Path(out) if out is not None else None, progress)

@@ -41,6 +41,7 @@ def run_explain(request: RunRequest) -> Path:
 
     from agent.graph import build_graph
     from agent.kernel_pool import close_kernel, register_model, set_progress
+    from agent.llm.client import close_session
     from agent.nodes.reporter import build_results, write_outputs
     from agent.nodes.run_setup import backend_names, new_run_dir
     from agent.progress import Progress
@@ -49,7 +50,10 @@ def run_explain(request: RunRequest) -> Path:
     settings = request.settings
     inputs = {"run_id": run_dir.name, "run_dir": str(run_dir), "model_ref": request.model_ref,
               "bias_formula": request.bias_formula}
-    config = {"configurable": {"thread_id": run_dir.name}, "max_concurrency": 4}
+    # LangGraph's thread pool also runs the stream's waiter task (stream(..., subgraphs=True)):
+    # one thread more than the latent branches, or a pool of one deadlocks. LLM requests in
+    # flight are bounded by settings.max_concurrency in the client (agent/llm/client.py).
+    config = {"configurable": {"thread_id": run_dir.name}, "max_concurrency": settings.max_concurrency + 1}
     progress = Progress(request.progress)
     verb = "resuming" if request.resume else "explaining"
     progress.message(f"latent-explainer: {verb} {request.model_ref} in {run_dir}")
@@ -69,6 +73,7 @@ def run_explain(request: RunRequest) -> Path:
         finally:
             progress.close()
             close_kernel(str(run_dir))
+            close_session(str(run_dir))
             if not finished:  # keep what finished: partial results from the last checkpoint
                 saved = graph.get_state(config).values
                 if saved.get("latents"):

@@ -84,6 +84,18 @@ class Settings:
                                          "weights a model file loads")
     dtype: str = setting("auto", "diffusion weights' dtype: auto (float16 for sd: on CUDA, else float32); float16 "
                                  "needs CUDA", choices=("auto", "float32", "float16", "bfloat16"))
+    vision_llm: str | None = setting(None, "the vision role's model: openai:MODEL or offline; default: --llm")
+    coder_llm: str | None = setting(None, "the coder role's model: openai:MODEL, template or offline; default: --llm")
+    router_llm: str | None = setting(None, "the router role's model (ask, formula repair): openai:MODEL or offline; "
+                                           "default: --llm")
+    llm_max_retries: int = setting(4, "extra attempts of a failed LLM request (429, 5xx, timeouts, connection "
+                                      "resets, malformed answers), with exponential backoff and jitter")
+    llm_timeout_s: float = setting(60.0, "seconds one LLM request may take", aliases=("--llm-timeout",))
+    no_cache: bool = setting(False, "do not use the LLM response cache ($XDG_CACHE_HOME/latent-explainer)")
+    budget_tokens: int | None = setting(None, "stop sending LLM requests once this many tokens are spent; the "
+                                              "latents left end unclear (budget)")
+    max_concurrency: int = setting(16, "LLM requests (and latents) in flight at once")
+    no_measurements: bool = setting(False, "do not give the MLLM the image measurements (ablation)")
 
     def __post_init__(self) -> None:
         self.mount = tuple(self.mount or ())  # a recorded run's JSON gives a list
@@ -108,6 +120,10 @@ class Settings:
             (self.guidance_scale >= 1, "guidance_scale must be at least 1 (1: no classifier-free guidance)"),
             (self.prompt is None or bool(self.prompt.strip()), "prompt must not be empty"),
             (self.dtype in ("auto", "float32", "float16", "bfloat16"), "dtype must be auto, float32, float16 or bfloat16"),
+            (self.llm_max_retries >= 0, "llm_max_retries must be at least 0"),
+            (self.llm_timeout_s > 0, "llm_timeout_s must be positive"),
+            (self.budget_tokens is None or self.budget_tokens >= 0, "budget_tokens must be at least 0"),
+            (self.max_concurrency >= 1, "max_concurrency must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -126,13 +142,19 @@ class Settings:
         from tools.certainty.calibration import load_threshold
         from tools.certainty.similarity import SIMILARITY_MEASURE
 
-        found = load_threshold(self.llm or "offline-analytic", SIMILARITY_MEASURE)
+        found = load_threshold(self.vision_backend, SIMILARITY_MEASURE)
         return found if found is not None else (DEFAULT_THRESHOLD, "default")
+
+    def llm_spec(self, role: str) -> str | None:
+        """The LLM spec of a role ("vision", "coder", "router"): its own setting, else `llm`."""
+        own = getattr(self, f"{role}_llm")
+        return own if own not in (None, "") else self.llm
 
     @property
     def vision_backend(self) -> str:
         """The name of what explains the frames, as shown in every output."""
-        return self.llm or "offline-analytic"
+        spec = self.llm_spec("vision")
+        return spec if spec not in (None, "", "offline") else "offline-analytic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,6 +241,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         options: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata["help"] + default}
         if kind is tuple:
             options.update(action="append", metavar=f.name.upper())
+        elif kind is bool:
+            options.update(action="store_true")
         else:
             options.update(type=kind, choices=f.metadata.get("choices"))
         group.add_argument(*flags, **options)
@@ -235,6 +259,12 @@ def from_arguments(args: argparse.Namespace, env: Mapping[str, str] = os.environ
 
 def _parse_env(name: str, annotation: Any, raw: str) -> Any:
     kind = _base_type(annotation)
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise UserError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid bool (1 or 0, true or false)")
     try:
         if kind is tuple:
             return tuple(part for part in raw.split(os.pathsep) if part)

@@ -60,7 +60,8 @@ class LatentJob(TypedDict):
     """What one latent's subgraph needs from the run besides the settings (the run context):
     plan (a TraversalPlan dict), run_dir, model_ref, latent_dim, bias {formula, kind, prompt},
     backend, and max_span: the widest range a loop-back may reach for this model (the
-    max_range setting, raised to the model's own first range)."""
+    max_range setting, raised to the model's own first range). shape_leader: the id of the first
+    plan of the same shape, whose coder writes the code the others reuse."""
 
     plan: dict
     run_dir: str
@@ -69,6 +70,7 @@ class LatentJob(TypedDict):
     bias: dict
     backend: dict
     max_span: float
+    shape_leader: str
 
 
 class LatentState(TypedDict, total=False):
@@ -82,7 +84,9 @@ class LatentState(TypedDict, total=False):
     pixel_change: mean |first - last frame|. certainty / medoid: agreement of the samples.
     decision: the verifier's verdict. history: one entry per finished attempt. steps: the trace
     events (node, attempt, inputs and outputs) shown by `trace`. latents: the final entry, sent
-    to the parent graph."""
+    to the parent graph. sample_claims: per sample, its claims ({property, change} dicts).
+    usage: the LLM requests, tokens and cache hits this latent cost so far (agent/llm/usage.py).
+    budget_exhausted: the run's token budget stopped this latent's requests."""
 
     job: LatentJob
     attempt: int
@@ -95,6 +99,9 @@ class LatentState(TypedDict, total=False):
     strip: str | None
     error: str | None
     samples: list[str]
+    sample_claims: list[list[dict]]
+    usage: dict
+    budget_exhausted: bool
     visible: list[bool]
     measurements: dict
     pixel_change: float

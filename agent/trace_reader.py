@@ -78,6 +78,17 @@ def list_runs(root: Path = Path("runs")) -> list[dict]:
     return rows
 
 
+def format_usage(usage: dict | None) -> str:
+    """One line of LLM cost: "3 requests (1 retry), 1200 prompt + 90 completion tokens, 2 cache
+    hits"; "" when there were no requests and no cache hits."""
+    if not usage or not (usage.get("requests") or usage.get("cache_hits")):
+        return ""
+    retries = usage.get("retries", 0)
+    return (f"{usage.get('requests', 0)} requests ({retries} retr{'y' if retries == 1 else 'ies'}), "
+            f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens, "
+            f"{usage.get('cache_hits', 0)} cache hits")
+
+
 def format_step(step: dict) -> list[str]:
     """Human lines for one trace step."""
     node = step.get("node")
@@ -93,8 +104,11 @@ def format_step(step: dict) -> list[str]:
             lines.append(f"    observation: {json.dumps(step['observation'])[:600]}")
         return lines
     if node == "coder":
-        head = f"[attempt {step['attempt']}] code ({step.get('coder')}):"
+        reused = f", reusing the code of shape {step.get('shape')}" if step.get("reused") else ""
+        head = f"[attempt {step['attempt']}] code ({step.get('coder')}{reused}):"
         tail = [f"    coder error: {step['error']}"] if step.get("error") else []
+        if format_usage(step.get("usage")):
+            tail.append(f"    LLM: {format_usage(step['usage'])}")
         return [head, *("    " + line for line in (step.get("code") or "").splitlines()), *tail]
     if node == "sandbox":
         lines = [f"[attempt {step['attempt']}] sandbox: traversal {step.get('traversal')}, strip {step.get('strip')}"]
@@ -108,6 +122,10 @@ def format_step(step: dict) -> list[str]:
         if step.get("system_prompt"):
             lines.append(f"    prompt: {step['system_prompt']!r} / {step.get('user_prompt')!r}")
         lines += [f"    sample {i + 1}: {s}" for i, s in enumerate(step.get("samples", []))]
+        if format_usage(step.get("usage")):
+            lines.append(f"    LLM: {format_usage(step['usage'])}")
+        if step.get("error"):
+            lines.append(f"    error: {step['error']}")
         return lines
     if node == "verifier":
         return [f"[attempt {step['attempt']}] verifier: certainty {step['certainty']}, decision {step['decision']} ({step['reason']})"]

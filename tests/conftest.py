@@ -21,3 +21,11 @@ def seed_everything():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def private_llm_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own LLM response cache folder, so no test answers from another's (or
+    the user's) cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield

@@ -17,7 +17,15 @@ Endpoints:
 
 The script is one of: a single reply (used for every request), a sequence of replies (used in order,
 one per chat request), or a callable(request_json) -> reply. A reply is TextReply, JsonReply,
-ToolCallReply or ErrorReply. Every answer carries `usage` (word counts, not real tokens).
+ToolCallReply, ErrorReply (optionally with Retry-After), MalformedReply (a 200 whose body is not a
+chat completion) or ResetReply (the connection is closed without an answer). Every answer carries `usage`: prompt tokens are the words of the text parts plus
+each image's tokens by OpenAI's image rule (`image_tokens`); completion tokens the words answered.
+
+Simulation for benchmarks and fault tests: `latency_s` sleeps before every chat answer (requests
+are served concurrently, so parallel requests overlap); `faults=FaultPlan(rate, seed)` replaces a
+seeded random share of chat answers by an injected fault (HTTP 429 with Retry-After, HTTP 500, a
+malformed body, or fewer choices than asked), recorded in `faults_injected`. `peak_in_flight` is
+the most chat requests the server was answering at once.
 
 A failing script (the callable raised, or the sequence ran out) answers HTTP 500 and, with
 strict=True, is raised again as ScriptError when the context exits, so the test fails with it.
@@ -25,8 +33,11 @@ strict=True, is raised again as ScriptError when the context exits, so the test 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import math
+import random
 import socket
 import threading
 import time
@@ -89,9 +100,45 @@ class ErrorReply:
     type: str = "server_error"
     code: str | None = None
     delay_s: float = 0.0
+    retry_after: str | None = None
 
 
-Reply = TextReply | JsonReply | ToolCallReply | ErrorReply
+@dataclass(frozen=True)
+class MalformedReply:
+    """HTTP 200 with a body that is not a chat completion (`body` as raw text)."""
+
+    body: str = '{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess'
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ResetReply:
+    """No answer: the server closes the connection after reading the request (a reset)."""
+
+    delay_s: float = 0.0
+
+
+FAULT_KINDS = ("429", "500", "malformed", "fewer_choices")
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Inject a fault into a share `rate` of chat answers, chosen by a generator seeded with `seed`;
+    the kind is drawn uniformly from `kinds` (FAULT_KINDS). "fewer_choices" answers one choice
+    whatever `n` asked (only where n > 1; else it becomes a 500). 429 carries Retry-After:
+    `retry_after_s` seconds."""
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0 or not set(self.kinds) <= set(FAULT_KINDS) or not self.kinds:
+            raise ValueError(f"FaultPlan needs 0 <= rate <= 1 and kinds from {FAULT_KINDS}")
+
+
+Reply = TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply | ResetReply
 Script = Reply | Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
@@ -138,6 +185,12 @@ class _State:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     stopping: threading.Event = field(default_factory=threading.Event)
     connections: set[socket.socket] = field(default_factory=set)
+    latency_s: float = 0.0
+    faults: FaultPlan | None = None
+    fault_rng: random.Random | None = None
+    faults_injected: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
 
 class OpenAIServer:
@@ -145,10 +198,16 @@ class OpenAIServer:
 
     script: see the module docstring. models: the model names served (None: any model is accepted
     and GET /v1/models lists DEFAULT_MODEL). strict: raise ScriptError at exit if the script failed.
+    latency_s: seconds slept before every chat answer. faults: a FaultPlan, or None. port: 0 for an
+    ephemeral port, or a given one (e.g. an earlier server's, to serve the same base URL again).
     """
 
-    def __init__(self, script: Script, models: Sequence[str] | None = None, strict: bool = True) -> None:
-        self._state = _State(script=script, models=tuple(models) if models is not None else None)
+    def __init__(self, script: Script, models: Sequence[str] | None = None, strict: bool = True,
+                 latency_s: float = 0.0, faults: FaultPlan | None = None, port: int = 0) -> None:
+        self._port = port
+        self._state = _State(script=script, models=tuple(models) if models is not None else None,
+                             latency_s=latency_s, faults=faults,
+                             fault_rng=random.Random(faults.seed) if faults is not None else None)
         self._strict = strict
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -156,7 +215,7 @@ class OpenAIServer:
     def __enter__(self) -> OpenAIServer:
         state = self._state
         handler = type("BoundHandler", (_Handler,), {"state": state})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-test-server", daemon=True
@@ -209,6 +268,18 @@ class OpenAIServer:
         """Every request received so far (any path and method), in arrival order."""
         with self._state.lock:
             return list(self._state.records)
+
+    @property
+    def faults_injected(self) -> list[str]:
+        """The kinds of the faults injected so far, in order."""
+        with self._state.lock:
+            return list(self._state.faults_injected)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most chat requests answered at the same time so far."""
+        with self._state.lock:
+            return self._state.peak_in_flight
 
     @property
     def errors(self) -> list[str]:
@@ -268,13 +339,58 @@ class _Handler(BaseHTTPRequestHandler):
         if self.state.models is not None and body["model"] not in self.state.models:
             self._send_error(model_not_found(body["model"]))
             return
+        with self.state.lock:
+            self.state.in_flight += 1
+            self.state.peak_in_flight = max(self.state.peak_in_flight, self.state.in_flight)
+        try:
+            self._answer(body)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _answer(self, body: dict[str, Any]) -> None:
         reply = self._next_reply(body)
-        if reply.delay_s and self.state.stopping.wait(reply.delay_s):
+        delay = reply.delay_s + self.state.latency_s
+        if delay and self.state.stopping.wait(delay):
             return
-        if isinstance(reply, ErrorReply):
+        fault = self._fault(body)
+        if fault == "429":
+            reply = ErrorReply(429, "Rate limit reached; injected fault", type="rate_limit_error",
+                               retry_after=f"{self.state.faults.retry_after_s:g}")
+        elif fault == "500":
+            reply = ErrorReply(500, "The server had an error; injected fault")
+        elif fault == "malformed":
+            reply = MalformedReply()
+        elif fault == "fewer_choices" and isinstance(reply, TextReply):
+            reply = TextReply(reply.texts, max_choices=1)
+        elif fault == "fewer_choices" and isinstance(reply, JsonReply):
+            reply = TextReply([json.dumps(reply.value)], max_choices=1)
+        if isinstance(reply, ResetReply):
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        elif isinstance(reply, ErrorReply):
             self._send_error(reply)
+        elif isinstance(reply, MalformedReply):
+            self._send_raw(200, reply.body.encode("utf-8"))
         else:
             self._send_json(200, self._completion(body, reply))
+
+    def _fault(self, body: dict[str, Any]) -> str | None:
+        """The fault to inject into this answer (drawn from the plan), or None."""
+        plan = self.state.faults
+        if plan is None:
+            return None
+        with self.state.lock:
+            if self.state.fault_rng.random() >= plan.rate:
+                return None
+            kind = self.state.fault_rng.choice(plan.kinds)
+            if kind == "fewer_choices" and int(body.get("n") or 1) < 2:
+                kind = "500"
+            self.state.faults_injected.append(kind)
+        return kind
 
     def _record(self, body: dict[str, Any] | None) -> None:
         headers = {key.lower(): value for key, value in self.headers.items()}
@@ -285,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         """The script's reply to `body`; a script failure becomes a recorded HTTP 500."""
         script = self.state.script
         try:
-            if isinstance(script, TextReply | JsonReply | ToolCallReply | ErrorReply):
+            if isinstance(script, TextReply | JsonReply | ToolCallReply | ErrorReply | MalformedReply | ResetReply):
                 return script
             if callable(script):
                 return script(body)
@@ -324,7 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             messages = [{"role": "assistant", "content": reply.content, "tool_calls": calls} for _ in range(n)]
             finish = "tool_calls"
-        prompt_tokens = _word_count(json.dumps(body.get("messages")))
+        prompt_tokens = prompt_token_count(body.get("messages") or [])
         completion_tokens = sum(_word_count(json.dumps(m)) for m in messages)
         return {
             "id": f"chatcmpl-test-{number}",
@@ -344,18 +460,68 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, reply: ErrorReply) -> None:
         error = {"message": reply.message, "type": reply.type, "param": None, "code": reply.code}
-        self._send_json(reply.status, {"error": error})
+        headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
+        self._send_raw(reply.status, json.dumps({"error": error}).encode("utf-8"), headers)
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        self._send_raw(status, json.dumps(payload).encode("utf-8"))
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
         except OSError:
             pass  # the client gave up (e.g. its timeout); nothing to answer
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG file's IHDR chunk."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) < 24:
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def image_tokens(width: int, height: int, detail: str = "high") -> int:
+    """Prompt tokens of one image by OpenAI's rule for GPT-4o-class models: 85 at low detail;
+    else fit within 2048 x 2048, scale the short side down to 768, and charge 85 + 170 per
+    512-px tile."""
+    if detail == "low":
+        return 85
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+
+
+def prompt_token_count(messages: list[Any]) -> int:
+    """Words of every text part plus image_tokens of every data-URL PNG image part (a stand-in
+    for a tokenizer that keeps the image rule exact)."""
+    total = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        parts = content if isinstance(content, list) else [content]
+        for part in parts:
+            if isinstance(part, str):
+                total += _word_count(part)
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url") or {}
+                url = str(image.get("url", ""))
+                try:
+                    width, height = png_size(base64.b64decode(url.split(",", 1)[1]))
+                    total += image_tokens(width, height, image.get("detail", "high"))
+                except (ValueError, IndexError):
+                    total += 85
+            elif isinstance(part, dict):
+                total += _word_count(str(part.get("text", "")))
+        if isinstance(message, dict) and message.get("tool_calls"):
+            total += _word_count(json.dumps(message["tool_calls"]))
+    return total
 
 
 def _word_count(text: str) -> int:

@@ -150,3 +150,33 @@ def test_stop_returns_promptly_while_a_reply_is_delayed():
     assert time.monotonic() - start < 5.0
     assert not client.is_alive()
     assert len(outcome) == 1  # the connection closed without an answer
+
+
+def test_image_tokens_follow_openais_worked_examples():
+    from tests.openai_server import image_tokens
+
+    assert image_tokens(1024, 1024) == 765  # OpenAI's example: 1024 x 1024 at high detail
+    assert image_tokens(2048, 4096) == 1105  # and 2048 x 4096
+    assert image_tokens(4096, 8192, detail="low") == 85
+    assert image_tokens(64, 64) == 255  # one tile, however small
+
+
+def test_faults_latency_and_retry_after_are_served():
+    import httpx
+
+    from tests.openai_server import FaultPlan, MalformedReply
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}
+    with OpenAIServer(TextReply(["a"]), faults=FaultPlan(1.0, seed=0, kinds=("429",), retry_after_s=2)) as server:
+        answer = httpx.post(server.base_url + "/chat/completions", json=body)
+        assert answer.status_code == 429 and answer.headers["retry-after"] == "2"
+        assert server.faults_injected == ["429"]
+    with OpenAIServer(TextReply(["a"]), faults=FaultPlan(1.0, kinds=("fewer_choices",)), latency_s=0.2) as server:
+        started = time.monotonic()
+        answer = httpx.post(server.base_url + "/chat/completions", json=body).json()
+        assert time.monotonic() - started >= 0.2 and len(answer["choices"]) == 1
+    with OpenAIServer(MalformedReply()) as server:
+        answer = httpx.post(server.base_url + "/chat/completions", json=body)
+        assert answer.status_code == 200
+        with pytest.raises(ValueError):
+            answer.json()

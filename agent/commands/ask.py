@@ -30,14 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_request(sentence: str, settings: object) -> tuple[object, str]:
-    """(RunSpec, who read it): the LLM named in settings.llm, else the rule-based reader."""
-    from agent.llm_config import parse_llm_spec
+    """(RunSpec, who read it): the router role's LLM (--router-llm, else --llm), else the
+    rule-based reader."""
+    from agent.llm_config import role_config
     from agent.request_parser import parse_request, parse_request_with_llm
 
-    config = parse_llm_spec(settings.llm, base_url=settings.llm_base_url)
+    config = role_config(settings, "router")
     if config is None:
         return parse_request(sentence), "rules (offline)"
-    return parse_request_with_llm(sentence, config), f"{settings.llm} (structured output)"
+    return parse_request_with_llm(sentence, config), f"openai:{config.model} (structured output)"
 
 
 def confirm(stdin: TextIO, stderr: TextIO) -> bool:

@@ -26,7 +26,7 @@ def _print_runs(rows: list[dict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.errors import UserError
-    from agent.trace_reader import find_run, format_step, list_runs, read_trace
+    from agent.trace_reader import find_run, format_step, format_usage, list_runs, read_trace
 
     if not args.run_name:
         rows = list_runs(args.runs_dir)
@@ -54,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
                 print("  " + line)
         if entry.get("explanation"):
             print(f"  explanation: {entry['explanation']}")
+        if format_usage(entry.get("usage")):
+            print(f"  LLM: {format_usage(entry['usage'])}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agent.llm.usage import total_usage
 from agent.state import RunState
 
 RESULTS_FILE = "results.json"
@@ -25,6 +26,7 @@ def build_results(state: RunState) -> dict:
         "backend": state["backend"],
         "latents": latents,
         "summary": {status: sum(1 for e in latents if e["status"] == status) for status in ("explained", "unclear", "failed")},
+        "usage": total_usage(entry.get("usage") for entry in latents),
     }
 
 
@@ -40,9 +42,11 @@ def write_outputs(run_dir: str | Path, results: dict) -> tuple[Path, Path]:
 
 def write_report_files(state: RunState) -> dict:
     """Returns {} (the files are the output); the run's kernel is closed first: no node runs
-    code after this one."""
+    code after this one (nor sends an LLM request: the run's LLM session is closed too)."""
     from agent.kernel_pool import close_kernel
+    from agent.llm.client import close_session
 
     close_kernel(state["run_dir"])
+    close_session(state["run_dir"])
     write_outputs(state["run_dir"], build_results(state))
     return {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agent.llm.usage import add_usage
 from agent.settings import Settings, settings_of
 from agent.state import Decision, LatentState
 from tools.certainty.similarity import agreement
@@ -29,6 +30,8 @@ NO_EXPLANATION = "No clear explanation"
 
 def _decide(state: LatentState, settings: Settings) -> tuple[Decision, str, float, int]:
     last_attempt = state["attempt"] >= settings.max_attempts
+    if state.get("budget_exhausted"):
+        return "unclear", state.get("error") or "budget", 0.0, 0
     if state.get("error"):
         return "failed", state["error"], 0.0, 0
     result = agreement(state["samples"], state["visible"])
@@ -72,6 +75,8 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
         "certainty": round(certainty, 4),
         "threshold": settings.threshold,
         "samples": samples,
+        "sample_claims": state.get("sample_claims", []) if decision != "failed" else [],
+        "usage": add_usage(state.get("usage")),
         "gamma": state["span"],
         "attempts": state["attempt"],
         "frames": state.get("frames", []),

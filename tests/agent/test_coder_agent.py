@@ -17,7 +17,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.runtime import Runtime
 from pydantic import Field
 
-from agent.coder_agent import VALID, CoderTask, run_coder_agent
+from agent.coder_agent import VALID, CoderTask, params_cell, run_coder_agent
 from agent.helper_catalogue import helper_catalogue
 from agent.kernel_pool import close_kernel, register_model
 from agent.llm_config import LLMUnavailable
@@ -75,6 +75,13 @@ def run_dir(tmp_path_factory):
 
 
 def latent_state(run_dir: Path, plan_id: str, max_turns: int = 3) -> dict:
+    """A latent's state at attempt 1; the run's stored shape code is removed, so the scripted
+    model writes it afresh."""
+    import shutil
+
+    from agent.nodes.coder import SHAPE_FOLDER
+
+    shutil.rmtree(run_dir / SHAPE_FOLDER, ignore_errors=True)
     settings = Settings(llm="openai:scripted", n_samples=2, frames=3, max_attempts=1, coder_max_turns=max_turns)
     plan = TraversalPlan(id=plan_id, indices=[0], values=[-2.0, 0.0, 2.0])
     job = {"plan": plan.to_dict(), "run_dir": str(run_dir), "model_ref": MODEL_REF, "latent_dim": 3,
@@ -100,6 +107,12 @@ def held_latent_moves_code(state: dict) -> str:
     return good_code(state).replace("frames = decode_in_batches", "z[:, :, 2] += values[None, :]\nframes = decode_in_batches")
 
 
+def task_of(state: dict) -> CoderTask:
+    job = state["job"]
+    return CoderTask(Path(job["run_dir"]), state["settings"], MODEL_REF, 3, TraversalPlan(**job["plan"]), 1, 0,
+                     traversal_folder(job["plan"]["id"], 1), "disentanglement")
+
+
 def config_with(model: ScriptedChatModel) -> dict:
     return {"configurable": {CHAT_MODEL_KEY: model}}
 
@@ -122,14 +135,16 @@ def test_repair_loop_converges_from_the_observations(run_dir):
                                       fix_name_error, fix_held_latent])
     update = write_perturbation_code(state, config_with(model), runtime_of(state))
 
-    assert update["code"] == good_code(state) and "error" not in update
+    assert update["code"] == params_cell(task_of(state)) + good_code(state) and "error" not in update
     turns = [s for s in update["steps"] if "turn" in s]
     assert [(s["turn"], s["tool"], s["coder"]) for s in turns] == [(1, "run_code", "llm:scripted"),
                                                                    (2, "run_code", "llm:scripted"),
                                                                    (3, "run_code", "llm:scripted")]
     assert turns[-1]["observation"]["validation"] == VALID
-    assert update["steps"][-1] == {"node": "coder", "attempt": 1, "coder": "llm:scripted", "code": good_code(state),
-                                   "turns": 3, "error": None}
+    assert update["steps"][-1] == {"node": "coder", "attempt": 1, "coder": "llm:scripted", "code": update["code"],
+                                   "turns": 3, "error": None, "shape": "absolute-disentanglement", "repair": False,
+                                   "usage": {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                             "cache_hits": 0, "retries": 0}}
     assert {s["function"]["name"] for s in model.tool_schemas} == {"run_code", "inspect_model", "list_helpers"}
     task_text = model.calls[0][1].content
     assert traversal_folder("z_repair", 1) in task_text and "[-2.0, 0.0, 2.0]" in task_text
@@ -214,19 +229,22 @@ def test_unreachable_endpoint_is_llm_unavailable(tmp_path):
 def test_coder_names():
     assert coder_name(Settings()) == "template"
     assert coder_name(Settings(llm="openai:gpt-4o")) == "llm:gpt-4o"
+    assert coder_name(Settings(llm="openai:gpt-4o", coder_llm="template")) == "template"
+    assert coder_name(Settings(llm="openai:llava", coder_llm="openai:qwen-coder")) == "llm:qwen-coder"
 
 
 def test_max_turns_must_be_positive(tmp_path):
-    task = CoderTask(tmp_path, Settings().to_dict(), MODEL_REF, 3, TraversalPlan("z0", [0], [0.0, 1.0]), 1, 0,
+    task = CoderTask(tmp_path, Settings(), MODEL_REF, 3, TraversalPlan("z0", [0], [0.0, 1.0]), 1, 0,
                      "traversals/z0/attempt_1", "disentanglement")
     with pytest.raises(ValueError, match="max_turns"):
         run_coder_agent(ScriptedChatModel(script=[]), task, 0, "llm:scripted")
 
 
 @pytest.mark.parametrize("condition", [None, {"variable": "y", "role": "attribute", "attribute": "red_object"}])
-def test_the_task_shows_make_anchors_with_the_condition_as_python(condition, tmp_path):
-    """The LLM is told to call make_anchors(..., condition=...); the call it is shown must be
-    Python that passes the plan's condition as a dict (or None), not a JSON string."""
+def test_the_task_shows_params_as_python_and_the_code_reads_them(condition, tmp_path):
+    """The LLM sees `params = {...}` as Python (the condition a dict or None, not a JSON string),
+    the same line the host puts before its code, and is told to read every value from it."""
+    import ast
     import re
 
     from agent.coder_agent import task_messages
@@ -235,7 +253,8 @@ def test_the_task_shows_make_anchors_with_the_condition_as_python(condition, tmp
     task = CoderTask(run_dir=tmp_path, settings=Settings(), model_ref=MODEL_REF, latent_dim=3, plan=plan,
                      attempt=1, seed=7, folder="traversals/red_object/attempt_1", bias_kind="conditional")
     user = task_messages(task, max_turns=3)[1].content
-    call = re.search(r"make_anchors\((.*)\)", user).group(1)
-    seen = {}
-    eval(f"make_anchors({call})", {"make_anchors": lambda *args, **kwargs: seen.update(kwargs), "model": object()})  # noqa: S307
-    assert seen["condition"] == condition and seen["seed"] == 7
+    shown = re.search(r"^params = (.*)$", user, re.MULTILINE).group(0)
+    assert shown + "\n" == params_cell(task)
+    params = ast.literal_eval(shown.split(" = ", 1)[1])
+    assert params["condition"] == condition and params["seed"] == 7 and params["values"] == [0.0, 1.0]
+    assert 'make_anchors(model, n=params["n_anchors"]' in user and "red_object" not in user.split("params = ")[0]

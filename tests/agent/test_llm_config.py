@@ -125,3 +125,39 @@ def test_other_exceptions_pass_through():
     config = LLMConfig("openai", "m", None, None)
     with pytest.raises(KeyError), endpoint_errors_as_unavailable(config):
         raise KeyError("not an endpoint failure")
+
+
+def test_each_role_takes_its_own_model_else_llm():
+    from agent.llm_config import role_config
+    from agent.settings import Settings
+
+    settings = Settings(llm="openai:big", vision_llm="openai:llava", coder_llm="template", llm_timeout_s=7.0)
+    assert role_config(settings, "vision").model == "llava" and role_config(settings, "vision").timeout_s == 7.0
+    assert role_config(settings, "coder") is None  # the code template
+    assert role_config(settings, "router").model == "big"
+    assert role_config(Settings(vision_llm="openai:v"), "coder") is None  # offline unless asked
+    assert Settings(llm="openai:big", vision_llm="offline").vision_backend == "offline-analytic"
+
+
+def test_a_bad_role_spec_names_its_flag():
+    from agent.llm_config import check_role_specs
+    from agent.settings import Settings
+
+    with pytest.raises(UserError, match=r"--coder-llm 'gpt4'.*'template'"):
+        check_role_specs(Settings(llm="openai:big", coder_llm="gpt4"))
+
+
+def test_boolean_settings_read_the_environment_and_flags():
+    import argparse
+
+    from agent.settings import Settings, add_arguments, from_arguments
+
+    assert Settings.resolve(env={"LATENT_EXPLAINER_NO_CACHE": "1"}).no_cache is True
+    with pytest.raises(UserError, match="NO_CACHE"):
+        Settings.resolve(env={"LATENT_EXPLAINER_NO_CACHE": "maybe"})
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--no-measurements", "--budget-tokens", "500", "--max-concurrency", "3"])
+    settings = from_arguments(args, env={})
+    assert settings.no_measurements and not settings.no_cache
+    assert settings.budget_tokens == 500 and settings.max_concurrency == 3

@@ -1,19 +1,24 @@
-"""sample_explanations against a real local OpenAI-compatible HTTP server."""
+"""sample_explanations against a real local OpenAI-compatible HTTP server: one request for n
+structured answers with the image once, the plain-text fallback when response_format is
+rejected, and the errors it leaves to the caller."""
 
 from __future__ import annotations
 
 import base64
 import io
-import socket
-import threading
-import time
 
 import pytest
 from PIL import Image
 
+from agent.llm.client import LLMRequestFailed, LLMSession
+from agent.llm.retry import RetryPolicy
+from agent.llm.usage import Usage
 from agent.llm_config import LLMConfig, LLMUnavailable
-from agent.vision_client import sample_explanations
-from tests.openai_server import OpenAIServer, TextReply
+from agent.vision_client import parse_structured, sample_explanations
+from tests.openai_server import ErrorReply, JsonReply, OpenAIServer, TextReply, model_not_found
+from tools.certainty.claims import EXPLANATION_JSON_SCHEMA
+
+FAST = RetryPolicy(max_retries=1, base_s=0.01, cap_s=0.1)
 
 
 def tiny_png() -> bytes:
@@ -25,136 +30,90 @@ def tiny_png() -> bytes:
     return buffer.getvalue()
 
 
-def config_for(base_url: str, model: str = "test-model") -> LLMConfig:
-    return LLMConfig("openai", model, base_url, None, timeout_s=5.0, max_retries=0)
+def client_for(base_url: str, model: str = "test-model"):
+    return LLMSession(policy=FAST).client(LLMConfig("openai", model, base_url, None, timeout_s=5.0))
 
 
 def image_parts(body: dict) -> list[dict]:
-    return [
-        part
-        for message in body["messages"]
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image_url"
-    ]
+    return [part for message in body["messages"] if isinstance(message["content"], list)
+            for part in message["content"] if part.get("type") == "image_url"]
 
 
-def test_one_request_carries_image_once_and_asks_for_n_choices():
+ANSWER = {"explanation": "The square moves from left to right.", "claims": [{"property": "Position_X", "change": "left_to_right"}]}
+
+
+def test_one_request_carries_image_once_and_asks_for_n_structured_choices():
     png = tiny_png()
-    with OpenAIServer(TextReply(["size grows", "object gets bigger", "scale increases"])) as server:
-        texts = sample_explanations(config_for(server.base_url), "You explain latents.", "What changes?", png, 3, 0.7)
+    usage = Usage()
+    with OpenAIServer(JsonReply(ANSWER)) as server:
+        answer = sample_explanations(client_for(server.base_url), "You explain latents.", "What changes?", png, 3, 0.7, usage)
         requests = server.requests
-
-    assert texts == ["size grows", "object gets bigger", "scale increases"]
-    assert len(requests) == 1
+    assert answer.samples == ["The square moves from left to right."] * 3
+    assert answer.claims == [[{"property": "position_x", "change": "left_to_right"}]] * 3
+    assert answer.structured
+    assert len(requests) == 1 and usage.requests == 1
     body = requests[0]
-    assert body["n"] == 3
-    assert body["temperature"] == 0.7
-    assert body["model"] == "test-model"
+    assert body["n"] == 3 and body["temperature"] == 0.7 and body["model"] == "test-model"
+    assert body["response_format"] == {"type": "json_schema", "json_schema": EXPLANATION_JSON_SCHEMA}
     assert body["messages"][0] == {"role": "system", "content": "You explain latents."}
-    user = body["messages"][1]
-    assert user["role"] == "user"
-    assert [part["type"] for part in user["content"]] == ["text", "image_url"]
-    assert user["content"][0]["text"] == "What changes?"
+    assert [part["type"] for part in body["messages"][1]["content"]] == ["text", "image_url"]
     parts = image_parts(body)
     assert len(parts) == 1
-    prefix = "data:image/png;base64,"
-    url = parts[0]["image_url"]["url"]
-    assert url.startswith(prefix)
-    assert base64.b64decode(url[len(prefix) :]) == png
+    assert base64.b64decode(parts[0]["image_url"]["url"].split(",", 1)[1]) == png
 
 
-def test_server_ignoring_n_is_filled_up_with_single_choice_requests():
-    with OpenAIServer(TextReply(["moves right"], max_choices=1)) as server:
-        texts = sample_explanations(config_for(server.base_url), "sys", "What changes?", tiny_png(), 4)
-        requests = server.requests
+def test_a_server_rejecting_response_format_is_asked_in_plain_text_from_then_on():
+    def reply(request):
+        if "response_format" in request:
+            return ErrorReply(400, "response_format is not supported", type="invalid_request_error")
+        return TextReply(["The object grows.", "It gets bigger."])
 
-    assert texts == ["moves right"] * 4
-    assert len(requests) == 4
-    assert requests[0]["n"] == 4
-    assert all(body.get("n", 1) == 1 for body in requests[1:])
-    assert all(len(image_parts(body)) == 1 for body in requests)
-
-
-def test_partial_choices_are_kept_and_only_the_missing_number_is_requested():
-    with OpenAIServer(TextReply(["a", "b"], max_choices=2)) as server:
-        texts = sample_explanations(config_for(server.base_url), "sys", "q", tiny_png(), 5)
-        assert len(server.requests) == 1 + 3
-
-    assert len(texts) == 5
-    assert texts[:2] == ["a", "b"]
-    assert texts[2:] == ["a", "a", "a"]
+    with OpenAIServer(reply) as server:
+        client = client_for(server.base_url)
+        first = sample_explanations(client, "sys", "q", tiny_png(), 2)
+        second = sample_explanations(client, "sys", "q2", tiny_png(), 2)
+        formats = ["response_format" in r for r in server.requests]
+    assert first.samples == ["The object grows.", "It gets bigger."] and first.claims == [[], []]
+    assert not first.structured and not second.structured
+    assert formats == [True, False, False]
 
 
-def test_fill_up_requests_run_in_parallel():
-    missing = 3
-    barrier = threading.Barrier(missing, timeout=5)
-
-    def script(body: dict) -> TextReply:
-        if body.get("n", 1) > 1:
-            return TextReply(["first"], max_choices=1)
-        barrier.wait()  # breaks (HTTP 500, ScriptError) unless all fill-up requests are in flight at once
-        return TextReply(["extra"])
-
-    with OpenAIServer(script) as server:
-        texts = sample_explanations(config_for(server.base_url), "sys", "q", tiny_png(), 1 + missing)
-
-    assert texts == ["first"] + ["extra"] * missing
+def test_server_ignoring_n_is_asked_for_the_rest():
+    with OpenAIServer(TextReply(['{"explanation": "x", "claims": []}'], max_choices=1)) as server:
+        answer = sample_explanations(client_for(server.base_url), "sys", "q", tiny_png(), 4)
+        asked = [r["n"] for r in server.requests]
+    assert answer.samples == ["x"] * 4 and asked == [4, 3, 2, 1]
 
 
-def test_more_choices_than_asked_are_cut_to_n():
-    def script(body: dict) -> TextReply:
-        return TextReply(["x", "y", "z"])
-
-    with OpenAIServer(script) as server:
-        # The server answers n choices; ask for 2 and check exactly 2 come back from 1 request.
-        texts = sample_explanations(config_for(server.base_url), "", "q", tiny_png(), 2)
-        body = server.requests[0]
-
-    assert texts == ["x", "y"]
-    assert [message["role"] for message in body["messages"]] == ["user"]
+def test_persistent_server_errors_fail_the_request_not_the_run():
+    with OpenAIServer([TextReply(["ok"]), ErrorReply(500, "down"), ErrorReply(500, "down")]) as server:
+        client = client_for(server.base_url)
+        sample_explanations(client, "sys", "q", tiny_png(), 1)
+        with pytest.raises(LLMRequestFailed, match="HTTP 500: down"):
+            sample_explanations(client, "sys", "q2", tiny_png(), 1)
 
 
-def test_server_with_no_choices_is_unavailable():
-    with OpenAIServer(TextReply(["never"], max_choices=0)) as server:
-        with pytest.raises(LLMUnavailable, match="returned no choices"):
-            sample_explanations(config_for(server.base_url), "sys", "q", tiny_png(), 2)
-
-
-def test_unreachable_endpoint_fails_fast_with_one_line_naming_the_url():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}/v1"  # closed now: nothing listens there
-
-    start = time.monotonic()
-    with pytest.raises(LLMUnavailable) as caught:
-        sample_explanations(config_for(base_url), "sys", "q", tiny_png(), 3)
-    elapsed = time.monotonic() - start
-
-    message = str(caught.value)
-    assert base_url in message
-    assert "cannot reach" in message
-    assert "--llm-base-url" in message  # the flag `explain` really has
-    assert "\n" not in message
-    assert elapsed < 5.0
-
-
-def test_unknown_model_is_unavailable_naming_model_and_url():
-    with OpenAIServer(TextReply(["unused"]), models=["llava"]) as server:
+def test_unknown_model_on_the_first_request_is_unavailable_naming_model_and_url():
+    with OpenAIServer(TextReply(["x"]), models=["real-model"]) as server:
         with pytest.raises(LLMUnavailable) as caught:
-            sample_explanations(config_for(server.base_url, model="gpt-nope"), "sys", "q", tiny_png(), 2)
+            sample_explanations(client_for(server.base_url, model="gpt-nope"), "sys", "q", tiny_png(), 2)
         base_url = server.base_url
-
     message = str(caught.value)
-    assert "HTTP 404" in message and "'gpt-nope'" in message and base_url in message
-    assert "\n" not in message
+    assert "gpt-nope" in message and base_url in message and "\n" not in message
+    assert model_not_found("gpt-nope").status == 404
 
 
 def test_bad_arguments_are_rejected_before_any_request():
-    with OpenAIServer(TextReply(["unused"])) as server:
+    with OpenAIServer(TextReply(["x"])) as server:
         with pytest.raises(ValueError, match="PNG"):
-            sample_explanations(config_for(server.base_url), "sys", "q", b"GIF89a....", 2)
-        with pytest.raises(ValueError, match="n must be >= 1"):
-            sample_explanations(config_for(server.base_url), "sys", "q", tiny_png(), 0)
+            sample_explanations(client_for(server.base_url), "sys", "q", b"GIF89a....", 2)
+        with pytest.raises(ValueError, match="n must be"):
+            sample_explanations(client_for(server.base_url), "sys", "q", tiny_png(), 0)
         assert server.requests == []
+
+
+def test_parse_structured_keeps_text_and_valid_claims():
+    assert parse_structured("No clear change.") == ("No clear change.", [])
+    fenced = '```json\n{"explanation": "Grows.", "claims": [{"property": "size", "change": "bigger"}, {"oops": 1}]}\n```'
+    assert parse_structured(fenced) == ("Grows.", [{"property": "size", "change": "bigger"}])
+    assert parse_structured('{"claims": []}') == ('{"claims": []}', [])

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -28,17 +27,13 @@ def reply_for(request: dict):
 
 
 def coder_reply(request: dict):
-    """Write the traversal the task asks for with the project's helpers, then stop."""
+    """Write the traversal from `params` with the project's helpers, then stop."""
     if request["messages"][-1]["role"] == "tool":
         return TextReply(["Done: the traversal is valid."])
-    task = request["messages"][-1]["content"]
-    folder = re.search(r"traversals/z\d+/attempt_\d+", task).group(0)
-    latent = int(re.search(r"traversals/z(\d+)/", folder).group(1))
-    values = json.loads(re.search(r"values\D*(\[[^\]]*\])", task).group(1))
-    code = (f"import torch\nfrom tools.traversal.perturbation import *\nmodel = load_model({str(FIXTURE) + ':build'!r})\n"
-            f"anchors = make_anchors(model, n=3, seed=0)\nvalues = torch.tensor({values})\n"
-            f"z = traverse(anchors, [{latent}], values)\n"
-            f"save_traversal({folder!r}, z=z, frames=decode_in_batches(model, z), values=values)\n")
+    code = ("import torch\nfrom tools.traversal.perturbation import *\nmodel = load_model(params['model_ref'])\n"
+            "anchors = make_anchors(model, n=params['n_anchors'], seed=params['seed'])\n"
+            "values = torch.tensor(params['values'])\nz = traverse(anchors, params['indices'], values)\n"
+            "save_traversal(params['folder'], z=z, frames=decode_in_batches(model, z), values=values)\n")
     return ToolCallReply([ToolCall("run_code", {"code": code})])
 
 

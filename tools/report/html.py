@@ -141,6 +141,8 @@ def _header(results: Mapping[str, Any]) -> str:
     vision_note = " (offline analytic describer, not a multimodal LLM)" if is_offline_vision(vision) else " (multimodal LLM)"
     facts.append(("Vision backend", f"<code>{_e(vision or 'n/a')}</code>{vision_note if vision else ''}"))
     facts.append(("Coder backend", f"<code>{_e(coder or 'n/a')}</code>"))
+    if _usage_text(results.get("usage")):
+        facts.append(("LLM cost", _e(_usage_text(results["usage"]))))
     rows = "".join(f"<dt>{_e(term)}</dt><dd>{value}</dd>" for term, value in facts)
     parts = ['<header class="panel">', "<h1>LatentExplainer report</h1>", f'<dl class="facts">{rows}</dl>']
     if is_offline_vision(vision):
@@ -286,6 +288,15 @@ def _history(history: Any) -> str:
     return f"<h4>Verifier loop-backs</h4><table>{head}{''.join(rows)}</table>"
 
 
+def _usage_text(usage: Any) -> str:
+    """"3 requests, 1200 prompt + 90 completion tokens, 2 cache hits" from a usage record
+    (results.json `usage`); "" when it shows no request and no cache hit."""
+    if not isinstance(usage, Mapping) or not (usage.get("requests") or usage.get("cache_hits")):
+        return ""
+    return (f"{usage.get('requests', 0)} requests, {usage.get('prompt_tokens', 0)} prompt + "
+            f"{usage.get('completion_tokens', 0)} completion tokens, {usage.get('cache_hits', 0)} cache hits")
+
+
 def _card(latent: Mapping[str, Any], anchor: str, run_dir: Path) -> str:
     """One latent: head line, images, explanation, certainty, samples, measurements, history."""
     meta = []
@@ -295,6 +306,8 @@ def _card(latent: Mapping[str, Any], anchor: str, run_dir: Path) -> str:
         meta.append(f"traversal span {_number(latent['gamma'], 2)}")
     if latent.get("attempts") is not None:
         meta.append(f"attempts {_e(latent['attempts'])}")
+    if _usage_text(latent.get("usage")):
+        meta.append(f"LLM: {_e(_usage_text(latent['usage']))}")
     parts = [
         f'<section class="card" id="{_e(anchor)}">',
         f'<div class="card-head"><h3>{_e(latent.get("id"))}</h3>{_badge(latent)}'
