@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.commands.explain import progress_mode, settings_from_args
-    from agent.sweep.runner import SweepRequest, check_ray_address, run_sweep
+    from agent.sweep.runner import SweepRequest, check_ray_address, reachable, run_sweep
     from agent.sweep.spec import sweep_models
 
     if args.workers < 1:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluate and (args.n_images < 1 or args.anchors < 2):
         raise UserError("--n-images must be at least 1 and --anchors at least 2")
     if args.ray_address is not None:
-        check_ray_address(args.ray_address)
+        reachable(check_ray_address(args.ray_address))
     models = sweep_models(args.model, args.models)
     settings = settings_from_args(args)
     bias = args.bias
