@@ -45,7 +45,7 @@ class SweepProgress:
 
     def sweep_started(self, models: list[SweepModel], where: str) -> None:
         self._emit({"event": "sweep_started", "models": [m.title for m in models], "ray": where})
-        self.message(f"latent-explainer: sweeping {len(models)} models {where}")
+        self.message(f"latent-explainer: sweeping {len(models)} model{'s' * (len(models) != 1)} {where}")
 
     def reused(self, model: SweepModel, summary: dict) -> None:
         self.done += 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import time
@@ -149,7 +150,10 @@ def start_ray(request: SweepRequest) -> str:
             ray.init(address=address, **common)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"could not connect to the Ray cluster at {address!r}: {first}") from None
+        hint = ("" if os.environ.get("RAY_AUTH_MODE", "").lower() == "token" else
+                "; a cluster started with RAY_AUTH_MODE=token needs RAY_AUTH_MODE=token and its token here too "
+                "(docs/sweep.md)")
+        raise UserError(f"could not connect to the Ray cluster at {address!r}: {first}{hint}") from None
     resources = ray.cluster_resources()
     return (f"on the Ray cluster at {address} ({int(resources.get('CPU', 0))} CPUs, "
             f"{int(resources.get('GPU', 0))} GPUs)")
@@ -190,18 +194,17 @@ def _summary(run_dir: Path) -> dict:
 
 @contextlib.contextmanager
 def ray_output_to(path: Path) -> Iterator[None]:
-    """While Ray runs: its Python loggers and the notices it prints on stdout (a task retried, a
-    worker died) go to `path`, so the terminal and --events jsonl keep only the sweep's output."""
+    """While Ray runs, what it writes through Python (its loggers, and the notices it prints on
+    stdout: a task retried, a worker died) goes to `path`, so the terminal and --events jsonl
+    keep only the sweep's own output (agent.sweep.progress holds the real streams)."""
     logger = logging.getLogger("ray")
-    with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        handler = logging.StreamHandler(log)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        saved = logger.handlers[:], logger.propagate
-        logger.handlers, logger.propagate = [handler], False  # Ray's own handler writes to stderr
+    with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        saved = logger.handlers[:]
+        logger.handlers = [logging.StreamHandler(log)]  # ray.init clears them; its warnings then reach sys.stderr
         try:
             yield
         finally:
-            logger.handlers, logger.propagate = saved
+            logger.handlers = saved
 
 
 def run_sweep(request: SweepRequest) -> tuple[Path, list[ModelOutcome]]:
