@@ -39,12 +39,12 @@ def differing_settings(recorded: Mapping[str, Any], requested: Mapping[str, Any]
                   if name not in IGNORED_SETTINGS and value is not None and recorded.get(name) != value)
 
 
-def _mismatch(run_dir: Path, model_ref: str, bias: str | None, settings: Mapping[str, Any],
+def _mismatch(model_ref: str, bias: str | None, settings: Mapping[str, Any],
               recorded_ref: Any, recorded_bias: Any, recorded_settings: Mapping[str, Any]) -> str | None:
     if recorded_ref != model_ref:
         return f"model {recorded_ref!r}"
-    if bias is not None and recorded_bias != bias:
-        return f"bias {recorded_bias!r}"
+    if recorded_bias != bias:  # None: the family's default formula
+        return f"bias {recorded_bias!r}" if recorded_bias else "the family's default bias"
     names = differing_settings(recorded_settings or {}, settings)
     if names:
         return "other settings (" + ", ".join(f"{n}={recorded_settings.get(n)!r}" for n in names) + ")"
@@ -64,7 +64,7 @@ def folder_state(run_dir: Path, model_ref: str, bias: str | None, settings: Mapp
     values = trace.values
     if not values:  # the checkpoint was opened but nothing was saved: start afresh
         return FolderState("new")
-    problem = _mismatch(run_dir, model_ref, bias, settings, values.get("model_ref"), values.get("bias_formula"),
+    problem = _mismatch(model_ref, bias, settings, values.get("model_ref"), values.get("bias_formula"),
                         values.get("settings") or {})
     if problem:
         raise UserError(f"run folder {str(run_dir)!r} holds a run of {problem}, not of this sweep; "
