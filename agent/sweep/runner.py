@@ -168,6 +168,14 @@ def task_options(request: SweepRequest, model: SweepModel, cluster_gpus: float) 
             "retry_exceptions": True, "name": f"explain {model.name}"}
 
 
+def placed_job(job: dict, options: dict, cluster_gpus: float) -> dict:
+    """The job as its task runs it: on a cluster with GPUs, a task that reserved none runs its
+    model on the CPU (device auto -> cpu), so it never takes a GPU that Ray gave another task."""
+    if options["num_gpus"] == 0 and cluster_gpus >= 1 and job["settings"]["device"] == "auto":
+        return {**job, "settings": {**job["settings"], "device": "cpu"}}
+    return job
+
+
 def error_line(error: BaseException) -> str:
     """One line for a task that failed after its retries: the original exception of a
     RayTaskError, else the first line of Ray's message (a worker that died, a task lost)."""
@@ -266,7 +274,8 @@ def _run_jobs(jobs: list[tuple[ModelOutcome, dict]], request: SweepRequest, prog
     gpus = ray.cluster_resources().get("GPU", 0)
     pending = {}
     for outcome, job in jobs:
-        generator = remote.options(**task_options(request, outcome.model, gpus)).remote(job)
+        options = task_options(request, outcome.model, gpus)
+        generator = remote.options(**options).remote(placed_job(job, options, gpus))
         pending[generator] = outcome
     running: set[int] = set()
     while pending:

@@ -19,8 +19,8 @@ from agent.errors import UserError
 
 RESULTS_FILE = "results.json"
 EVALUATION_FILE = "evaluation.json"
-IGNORED_SETTINGS = ("threshold_source",)
-"""Settings that say where a value came from, not what the run did."""
+IGNORED_SETTINGS = ("threshold_source", "device")
+"""Settings that say where a value came from or where the model ran, not what the run did."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from agent.cli import main
 from agent.errors import UserError
 from agent.settings import Settings
-from agent.sweep.runner import SweepRequest, check_ray_address, error_line, reachable, task_options
+from agent.sweep.runner import SweepRequest, check_ray_address, error_line, placed_job, reachable, task_options
 from agent.sweep.runs import differing_settings
 from agent.sweep.spec import SweepModel, folder_name, read_models_file, sweep_models
 from agent.sweep.task import SWEEP_ID_FILE, pack_folder, sees_sweep_folder, unpack_folder
@@ -135,6 +135,14 @@ def test_a_diffusion_model_asks_for_a_gpu_when_the_cluster_has_one(family, gpus,
     options = task_options(request, SweepModel("builtin:x", {}, "x", family), gpus)
     assert options["num_gpus"] == wanted and options["num_cpus"] == 1
     assert options["max_retries"] == 3 and options["retry_exceptions"] is True
+
+
+def test_a_task_without_a_gpu_on_a_gpu_cluster_runs_its_model_on_the_cpu(tmp_path):
+    job = {"settings": Settings().to_dict()}
+    assert placed_job(job, {"num_gpus": 0}, 2)["settings"]["device"] == "cpu"
+    assert placed_job(job, {"num_gpus": 1}, 2)["settings"]["device"] == "auto"
+    assert placed_job(job, {"num_gpus": 0}, 0)["settings"]["device"] == "auto"
+    assert differing_settings({"device": "cpu"}, {"device": "auto"}) == []  # where it ran, not what it is
 
 
 def test_a_failed_task_is_told_by_its_original_exception():
