@@ -136,7 +136,8 @@ def start_ray(request: SweepRequest) -> str:
     common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if request.ray_address is None:
         try:
-            ray.init(num_cpus=request.workers, object_store_memory=OBJECT_STORE_BYTES, **common)
+            # "local": a Ray of its own, even when `ray start` left a cluster on this machine
+            ray.init(address="local", num_cpus=request.workers, object_store_memory=OBJECT_STORE_BYTES, **common)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise UserError(f"could not start a local Ray: {first} (details in {request.out / RAY_LOG})") from None
