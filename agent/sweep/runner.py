@@ -43,7 +43,7 @@ DIFFUSION_FAMILIES = ("ddpm", "sd")
 OBJECT_STORE_BYTES = 128 * 1024**2
 """The local Ray's object store: the tasks pass only small dicts (and, from other machines, a
 run folder's archive)."""
-RAY_ADDRESS = re.compile(r"^(auto|local|ray://[^\s/:]+:\d{1,5}|[A-Za-z0-9_.-]+:\d{1,5})$")
+RAY_ADDRESS = re.compile(r"^(auto|ray://[^\s/:]+:\d{1,5}|[A-Za-z0-9_.-]+:\d{1,5})$")
 
 
 @dataclass
@@ -117,8 +117,8 @@ def check_ray_address(address: str) -> str:
 
 def reachable(address: str, timeout_s: float = 3.0) -> None:
     """UserError unless something accepts a TCP connection at the address's HOST:PORT (Ray itself
-    waits minutes for a head that is not there); "auto" and "local" are left to Ray."""
-    if address in ("auto", "local"):
+    waits minutes for a head that is not there); "auto" is left to Ray."""
+    if address == "auto":
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
