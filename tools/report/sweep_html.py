@@ -6,9 +6,10 @@ status and run folder (relative to the sweep folder), its latents (id, status, e
 certainty, threshold, strip relative to the sweep folder) and, for a model scored against its
 labels, the evaluation (factor accuracy, MIG, DCI, SAP, gating AUC / F1 / Jaccard).
 
-The page: a header (models, bias, settings, where it ran, wall time), the table of models x
-latents (each cell: status badge, explanation or why none, certainty against the threshold, the
-traversal strip), and the scores of the labelled models side by side.
+The page: a header (models, bias, settings, where it ran, wall time), the tables of models x
+latents (one per set of latent ids, so models of one family line up; each cell: status badge,
+explanation or why none, certainty against the threshold, the traversal strip), and the scores
+of the labelled models side by side.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tools.report.html import (
 )
 
 SWEEP_CSS = """<style>
-  .sweep { overflow-x: auto; }
+  .sweep { overflow-x: auto; margin-bottom: 16px; }
   .sweep table { width: auto; min-width: 100%; }
   .sweep td.cell { min-width: 180px; max-width: 240px; font-size: 13px; }
   .sweep td.cell img { display: block; max-width: 220px; margin-top: 4px; image-rendering: pixelated; }
@@ -41,13 +42,15 @@ SWEEP_CSS = """<style>
 </style>"""
 
 
-def latent_columns(models: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every latent id of the sweep, in first-seen order (models of one family share them)."""
-    seen: dict[str, None] = {}
+def latent_groups(models: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], list[Mapping[str, Any]]]]:
+    """The models grouped by their latent ids (models of one family and size share a table),
+    in first-seen order: [(latent ids, models)]. Models without latents form the last group."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for model in models:
-        for latent in model.get("latents") or []:
-            seen.setdefault(str(latent.get("id")), None)
-    return list(seen)
+        ids = tuple(str(latent.get("id")) for latent in model.get("latents") or [])
+        groups.setdefault(ids, []).append(model)
+    ordered = [(list(ids), members) for ids, members in groups.items() if ids]
+    return ordered + ([([], groups[()])] if () in groups else [])
 
 
 def _cell(latent: Mapping[str, Any] | None, sweep_dir: Path) -> str:
@@ -84,13 +87,17 @@ def _model_cell(model: Mapping[str, Any]) -> str:
 
 
 def _latent_table(models: Sequence[Mapping[str, Any]], sweep_dir: Path) -> str:
-    columns = latent_columns(models)
-    head = '<tr><th class="model">Model</th>' + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
-    rows = []
-    for model in models:
-        by_id = {str(latent.get("id")): latent for latent in model.get("latents") or []}
-        rows.append("<tr>" + _model_cell(model) + "".join(_cell(by_id.get(c), sweep_dir) for c in columns) + "</tr>")
-    return f'<h2>Models &times; latents</h2><div class="sweep"><table>{head}{"".join(rows)}</table></div>'
+    tables = []
+    for columns, members in latent_groups(models):
+        head = ('<tr><th class="model">Model</th>' + "".join(f"<th>{_e(c)}</th>" for c in columns)
+                + ("" if columns else "<th>Latents</th>") + "</tr>")
+        rows = []
+        for model in members:
+            by_id = {str(latent.get("id")): latent for latent in model.get("latents") or []}
+            cells = "".join(_cell(by_id.get(c), sweep_dir) for c in columns) or '<td class="muted">no results</td>'
+            rows.append(f"<tr>{_model_cell(model)}{cells}</tr>")
+        tables.append(f'<div class="sweep"><table>{head}{"".join(rows)}</table></div>')
+    return "<h2>Models &times; latents</h2>" + "".join(tables)
 
 
 def _percent(value: Any) -> str:

@@ -4,7 +4,7 @@ from inside the sweep folder, every text escaped, scores of the labelled models 
 import pytest
 
 from tools.errors import UserError
-from tools.report.sweep_html import latent_columns, write_sweep_report
+from tools.report.sweep_html import latent_groups, write_sweep_report
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -37,7 +37,10 @@ def test_table_of_models_and_latents(tmp_path):
     (tmp_path / "a" / "strips").mkdir(parents=True)
     (tmp_path / "a" / "strips" / "z0.png").write_bytes(PNG)
     page = write_sweep_report(_sweep("a/strips/z0.png"), tmp_path).read_text()
-    assert latent_columns(_sweep("")["models"]) == ["z0", "z1", "z2"]
+    groups = latent_groups(_sweep("")["models"])
+    assert [(ids, [m["ref"] for m in members]) for ids, members in groups] == \
+        [(["z0", "z1"], ["builtin:a"]), (["z2"], ["builtin:b"]), ([], ["m.py:build"])]
+    assert "no results" in page
     assert page.count("data:image/png;base64,") == 1
     assert "moves &lt;b&gt;left&lt;/b&gt;" in page and "<b>left</b>" not in page
     assert "&lt;script&gt;boom" in page and "<script" not in page
