@@ -220,9 +220,12 @@ def run_sweep(request: SweepRequest) -> tuple[Path, list[ModelOutcome]]:
     """Steps 1-4 of the module docstring; returns the sweep folder and each model's outcome."""
     started = time.monotonic()
     out = request.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        sweep_id = _sweep_id(out)
+    except OSError as error:
+        raise UserError(f"cannot write the sweep folder {str(out)!r}: {error.strerror or error}") from None
     request.out = out
-    sweep_id = _sweep_id(out)
     if request.ray_address is not None:
         check_ray_address(request.ray_address)
     outcomes = [ModelOutcome(model) for model in request.models]

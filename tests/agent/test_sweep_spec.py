@@ -162,6 +162,7 @@ def test_a_failed_task_is_told_by_its_original_exception():
         (["sweep", "--model", "builtin:dsprites-btcvae", "--ray", "not an address"], "is not a Ray address"),
         (["sweep", "--model", "builtin:dsprites-btcvae", "--workers", "0"], "--workers must be at least 1"),
         (["sweep", "--model", "builtin:dsprites-btcvae", "--n-samples", "1"], "n_samples must be at least 2"),
+        (["sweep", "--model", "builtin:dsprites-btcvae", "--out", "/proc/no-sweep-here"], "cannot write the sweep folder"),
     ],
 )
 def test_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
