@@ -277,7 +277,8 @@ def _run_jobs(jobs: list[tuple[ModelOutcome, dict]], request: SweepRequest, prog
     remote = ray.remote(explain_model)
     gpus = ray.cluster_resources().get("GPU", 0)
     pending = {}
-    for outcome, job in jobs:
+    for outcome, job in sorted(jobs, key=lambda item: item[0].model.family not in DIFFUSION_FAMILIES):
+        # the slow ones (diffusion models) first, so that they do not start last and make the sweep wait
         options = task_options(request, outcome.model, gpus)
         generator = remote.options(**options).remote(placed_job(job, options, gpus))
         pending[generator] = outcome
