@@ -72,11 +72,11 @@ def explain_model(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if state.kind != "finished":
             if state.kind == "new" and (work_dir / CHECKPOINT_FILE).exists():
                 (work_dir / CHECKPOINT_FILE).unlink()  # an empty checkpoint of an attempt that saved nothing
-            run_explain(RunRequest(job["ref"], job["bias"], Settings(**job["settings"]), work_dir, "quiet",
+            run_explain(RunRequest(job["ref"], job["bias"], Settings.from_record(job["settings"]), work_dir, "quiet",
                                    resume=state.kind == "unfinished"))
         evaluation = None
         if job.get("evaluate") is not None and not (state.kind == "finished" and state.evaluated):
-            evaluation = score_run(work_dir, job["ref"], Settings(**job["settings"]), **job["evaluate"])
+            evaluation = score_run(work_dir, job["ref"], Settings.from_record(job["settings"]), **job["evaluate"])
         archive = pack_folder(work_dir) if scratch is not None else None
     finally:
         if scratch is not None:
