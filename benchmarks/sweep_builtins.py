@@ -57,12 +57,14 @@ def main() -> int:
         walls[workers] = time.monotonic() - started
         print(f"workers {workers}: exit {code}, wall {walls[workers]:.1f} s (the whole command)", flush=True)
     print()
+    walls = {w: wall for w, wall in walls.items() if (args.out / f"workers-{w}" / "sweep.json").is_file()}
     for workers, wall in walls.items():
         sweep = json.loads((args.out / f"workers-{workers}" / "sweep.json").read_text())
         per_model = ", ".join(f"{m['name']} {_number(m.get('elapsed_s'), 1)} s" for m in sweep["models"])
         print(f"- {workers} worker(s): {wall:.1f} s wall (sweep {sweep['sweep']['wall_s']:.1f} s; {per_model})")
     print()
-    print(table(json.loads((args.out / f"workers-{args.workers[-1]}" / "sweep.json").read_text())))
+    if walls:
+        print(table(json.loads((args.out / f"workers-{max(walls)}" / "sweep.json").read_text())))
     return 0
 
 

@@ -55,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address is not None:
         reachable(check_ray_address(args.ray_address))
     models = sweep_models(args.model, args.models)
-    settings = settings_from_args(args)
+    if args.ray_address is None:
+        settings = settings_from_args(args)
+    else:  # the device is there or not on the node that runs a model, not necessarily here
+        from agent.llm_config import parse_llm_spec
+        from agent.settings import from_arguments
+
+        settings = from_arguments(args)
+        parse_llm_spec(settings.llm, base_url=settings.llm_base_url)
     bias = args.bias
     if bias:
         from agent.formula_repair import resolve_formula

@@ -70,7 +70,7 @@ def test_models_get_unique_readable_folders_and_their_family(tmp_path):
 def test_bad_models_files_name_the_line(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(UserError, match=".*") as error:
+    with pytest.raises(UserError) as error:
         sweep_models(None, path)
     assert message in str(error.value)
 
