@@ -4,7 +4,8 @@ sweep.json:
 ```
 { "sweep": {"bias", "settings", "ray", "wall_s", "n_models", "done", "failed", "finished_at"},
   "models": [ {"ref", "labels", "name", "title", "family", "status": "done" | "failed", "reused",
-               "host", "elapsed_s", "error", "run_dir" (relative), "report" (relative),
+               "host", "elapsed_s" (the attempt that finished), "resumed" (it resumed a run a
+               failed attempt left), "error", "run_dir" (relative), "report" (relative),
                "backend", "summary" {explained, unclear, failed},
                "latents": [{"id", "status", "explanation", "certainty", "threshold",
                             "strip" (relative to the sweep folder)}],
