@@ -115,7 +115,7 @@ def read_models_file(path: Path) -> list[tuple[str, dict[str, str]]]:
 
 def folder_name(ref: str, labels: Mapping[str, str]) -> str:
     """A readable folder name: the reference's last part plus the labels, e.g. dsprites-btcvae-beta4-seed2."""
-    base = ref.removeprefix("builtin:").removeprefix("disvae:").rstrip("/")
+    base = re.sub(r"^(builtin|disvae|diffusers|sd):", "", ref).rstrip("/")
     if ".py:" in base:
         file, _, function = base.rpartition(":")
         base = f"{Path(file).stem}-{function}"
@@ -142,6 +142,8 @@ def model_family(ref: Any) -> str | None:
             return None
     if ref.kind == "disvae":
         return "vae"
+    if ref.kind in ("diffusers", "sd"):  # a diffusers DDPM/DDIM pipeline, a Stable Diffusion pipeline
+        return "ddpm" if ref.kind == "diffusers" else "sd"
     return None
 
 

@@ -14,7 +14,7 @@ from agent.errors import UserError
 from agent.settings import Settings
 from agent.sweep.runner import SweepRequest, check_ray_address, error_line, placed_job, reachable, task_options
 from agent.sweep.runs import differing_settings
-from agent.sweep.spec import SweepModel, folder_name, read_models_file, sweep_models
+from agent.sweep.spec import SweepModel, folder_name, model_family, read_models_file, sweep_models
 from agent.sweep.task import SWEEP_ID_FILE, pack_folder, sees_sweep_folder, unpack_folder
 
 
@@ -52,6 +52,16 @@ def test_models_get_unique_readable_folders_and_their_family(tmp_path):
     assert [m.family for m in models] == ["vae", "ddpm", "ddpm"]
     assert folder_name("builtin:dsprites-btcvae", {"beta": "4", "seed": "2"}) == "dsprites-btcvae-beta4-seed2"
     assert folder_name("/x/my model.py:build", {}) == "my_model-build"
+    assert folder_name("diffusers:google/ddpm-celebahq-256", {"seed": "1"}) == "ddpm-celebahq-256-seed1"
+    assert folder_name("sd:/models/sd15", {}) == "sd15"
+
+
+def test_diffusers_and_stable_diffusion_references_are_diffusion_models():
+    from tools.models.references import ModelRef
+
+    assert model_family(ModelRef("diffusers", "google/ddpm-celebahq-256")) == "ddpm"
+    assert model_family(ModelRef("sd", "/models/sd15")) == "sd"
+    assert model_family(ModelRef("file", "/x/m.py", "build")) is None
 
 
 @pytest.mark.parametrize(
