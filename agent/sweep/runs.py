@@ -36,7 +36,12 @@ def differing_settings(recorded: Mapping[str, Any], requested: Mapping[str, Any]
     """Names of the requested settings the recorded run did not use. A requested None (the
     model's own default, filled in by the run) matches any recorded value."""
     return sorted(name for name, value in requested.items()
-                  if name not in IGNORED_SETTINGS and value is not None and recorded.get(name) != value)
+                  if name not in IGNORED_SETTINGS and value is not None and _plain(recorded.get(name)) != _plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """A value as its record holds it (tuples become lists, as in JSON and the checkpoint)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _mismatch(model_ref: str, bias: str | None, settings: Mapping[str, Any],

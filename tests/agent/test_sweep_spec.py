@@ -89,6 +89,7 @@ def test_requested_none_matches_the_models_own_default():
     recorded = {"frames": 3, "traversal_range": 3.0, "threshold_source": "given"}
     assert differing_settings(recorded, {"frames": 3, "traversal_range": None, "threshold_source": "default"}) == []
     assert differing_settings(recorded, {"frames": 7, "traversal_range": 1.0}) == ["frames", "traversal_range"]
+    assert differing_settings({"mount": []}, {"mount": ()}) == []  # a record holds tuples as lists
 
 
 def test_run_folder_archive_round_trip_and_refuses_escapes(tmp_path):
