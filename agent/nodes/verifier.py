@@ -1,14 +1,18 @@
 """Verifier node: uncertainty gating and the loop-back decision (LatentExplainer, Zhu et al.
 2024, section 3.4).
 
-certainty = mean pairwise cosine similarity of the samples' sentence embeddings (a sample that
-saw no change counts as agreeing with nothing, tools/certainty/similarity.py). Then, checked here and only
-here, with the loop limit settings.max_attempts (the settings are the run context):
+certainty (tools/certainty/measures.py, settings.certainty_measure): by default the share of
+the largest group of samples that claim the same property changing the same way
+(tools/certainty/semantic_groups.py; opposite directions never agree; the kept explanation is
+that group's representative); with "cosine" the paper's mean pairwise cosine of the samples'
+sentence embeddings (tools/certainty/similarity.py; the medoid is kept). A sample that saw no
+change agrees with nothing under either. Then, checked here and only here, with the loop limit
+settings.max_attempts (the settings are the run context):
 - frames barely change (pixel change under settings.pixel_change_floor): loop back with the range
   widened by settings.widen_factor, up to the job's max_span (settings.max_range, raised to the model's first range): every value is scaled by the same
   ratio, so a symmetric traversal stays symmetric and a conditional one (alpha from 0) stays
   one-sided;
-- certainty >= threshold: accept the medoid sample;
+- certainty >= threshold: accept the representative sample;
 - samples disagree: loop back with new anchor codes;
 - out of attempts: "unclear" and "No clear explanation"; a failed sandbox step: "failed".
 """
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING
 from agent.llm.usage import add_usage
 from agent.settings import Settings, settings_of
 from agent.state import Decision, LatentState
-from tools.certainty.similarity import agreement
+from tools.certainty.measures import Certainty, measure_certainty
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
@@ -28,31 +32,35 @@ if TYPE_CHECKING:
 NO_EXPLANATION = "No clear explanation"
 
 
-def _decide(state: LatentState, settings: Settings) -> tuple[Decision, str, float, int]:
+def _decide(state: LatentState, settings: Settings) -> tuple[Decision, str, Certainty | None]:
     last_attempt = state["attempt"] >= settings.max_attempts
     if state.get("budget_exhausted"):
         return "unclear", state.get("error") or "budget", 0.0, 0
     if state.get("error"):
-        return "failed", state["error"], 0.0, 0
-    result = agreement(state["samples"], state["visible"])
+        return "failed", state["error"], None
+    result = measure_certainty(state["samples"], settings.certainty_measure, state.get("sample_claims"),
+                               state["visible"])
     if state["pixel_change"] < settings.pixel_change_floor:
         reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings.pixel_change_floor})"
         can_widen = state["span"] < state["job"]["max_span"] and not last_attempt
-        return ("widen" if can_widen else "unclear"), reason, result.certainty, result.medoid
+        return ("widen" if can_widen else "unclear"), reason, result
     if result.certainty >= settings.threshold:
-        return "accept", f"certainty {result.certainty:.3f} >= threshold {settings.threshold}", result.certainty, result.medoid
+        return "accept", f"certainty {result.certainty:.3f} >= threshold {settings.threshold}", result
     reason = f"samples disagree (certainty {result.certainty:.3f} < threshold {settings.threshold})"
-    return ("unclear" if last_attempt else "new_anchors"), reason, result.certainty, result.medoid
+    return ("unclear" if last_attempt else "new_anchors"), reason, result
 
 
 def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
     """Returns the next attempt's {attempt, span, seed, values} on a loop-back, or the final
-    {latents: [entry]}; always {decision, certainty, medoid, history, steps}."""
+    {latents: [entry]}; always {decision, certainty, medoid, history, steps}. The entry adds
+    to results.json's contract: certainty_measure (the measure's saved name), groups (sample
+    indices per group, largest first) and sample_claims (per sample, its claims)."""
     job = state["job"]
     settings = settings_of(runtime)
-    decision, reason, certainty, medoid = _decide(state, settings)
+    decision, reason, result = _decide(state, settings)
+    certainty, medoid = (result.certainty, result.representative) if result else (0.0, 0)
     record = {"attempt": state["attempt"], "range": state["span"], "seed": state["seed"],
-              "certainty": round(certainty, 4), "pixel_change": round(state.get("pixel_change", 0.0), 5),
+              "certainty": round(certainty, 4), "groups": result.groups if result else [], "pixel_change": round(state.get("pixel_change", 0.0), 5),
               "decision": decision, "reason": reason}
     history = [*state.get("history", []), record]
     steps = [*state.get("steps", []), {"node": "verifier", **record}]
@@ -87,6 +95,9 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
         "history": history,
         "reason": reason,
         "steps": steps,
+        "certainty_measure": result.measure if result else None,
+        "groups": result.groups if result else [],
+        "sample_claims": result.claims if result else [],
     }
     return update | {"latents": [entry]}
 
