@@ -26,6 +26,11 @@ Steps (`named_factors`):
    change"). A steadiness word negates noun-like matches next to it on either side, across
    the same fillers ("its size and shape remain constant", "at the same size"). A direction such as "left" is never
    negated by a steadiness word that follows it: "moves left and its size stays the same".
+3b. Location words alone are not motion: a posX / posY match by a word of place only
+   (LOCATION_ONLY: left, right, top, bottom, upper, lower half...) counts when its sentence
+   also holds a cue of motion or position (MOTION_CUES: moves, slides, toward, position,
+   placement, rises...). "The image changes slightly at the bottom" and "in the upper left"
+   name nothing; "the object drifts to the bottom" names posY.
 4. Shape is also named when two different shape nouns appear ("from a square to a heart",
    "from a cube to a sphere") or a shape noun follows a word of transformation ("turns into a
    heart", "becomes an ellipse"). A single shape noun is how an explanation refers to the
@@ -127,6 +132,15 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
         "y position|coordinate*|axis|direction|value|location",
     ),
 }
+
+# Step 3b: vocabulary phrases that say where, not that something moves, and the cues that make
+# them motion (a verb of motion, a word of direction or position).
+LOCATION_ONLY = frozenset({"left", "right", "leftmost", "rightmost", "top", "bottom", "upper", "diagonal*",
+                           "lower half|part|edge|side|region|area|portion|corner|left|right"})
+MOTION_CUES = ("mov*|shift*|slid*|travel*|drift*|push*|pull*|toward*|towards|translat*|displac*|position*"
+               "|placement|location*|locat*|glid*|head*|goes|go|went|across|rise*|rising|rose|sink*|sank|climb*"
+               "|fall*|fell|drop*|lift*|rais*|descend*|ascend*|wander*|migrat*|swing*|swept|sweep*|pass*"
+               "|horizontal*|vertical*|leftward*|rightward*|upward*|downward*|sideways|ends|end|ending")
 
 _STEADY_NOUNS = "change*|difference*|effect*|shift*|variation*|step*|amount|impact|influence"
 FACTOR_EXCLUSIONS: dict[str, tuple[str, ...]] = {
@@ -258,15 +272,31 @@ def _find(tokens: list[str], phrase: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _sentence_has_motion(tokens: list[str], position: int) -> bool:
+    """Whether the sentence around tokens[position] holds a MOTION_CUES word (step 3b)."""
+    cues = _compile(MOTION_CUES)[0]
+    start = position
+    while start > 0 and tokens[start - 1] not in _SENTENCE_END:
+        start -= 1
+    end = position
+    while end < len(tokens) and tokens[end] not in _SENTENCE_END:
+        end += 1
+    return any(_token_matches(token, cues) for token in tokens[start:end])
+
+
 def _matches(tokens: list[str]) -> list[_Match]:
-    """Vocabulary matches minus those overlapping the factor's exclusions (steps 1-2)."""
+    """Vocabulary matches minus those overlapping the factor's exclusions (steps 1-2) and
+    location words without motion (step 3b)."""
     found = []
     for factor, phrases in FACTOR_VOCABULARY.items():
         excluded = [span for phrase in FACTOR_EXCLUSIONS.get(factor, ()) for span in _find(tokens, phrase)]
         for phrase in phrases:
             for start, end in _find(tokens, phrase):
-                if not any(start < ex_end and ex_start < end for ex_start, ex_end in excluded):
-                    found.append(_Match(factor, start, end))
+                if any(start < ex_end and ex_start < end for ex_start, ex_end in excluded):
+                    continue
+                if phrase in LOCATION_ONLY and not _sentence_has_motion(tokens, start):
+                    continue
+                found.append(_Match(factor, start, end))
     return found
 
 
