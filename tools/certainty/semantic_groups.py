@@ -20,10 +20,10 @@ Steps (`group_samples`):
    least SAME_PROPERTY_COSINE ("hue of the floor" and "floor colour"). Embeddings are used
    for nothing else.
 3. Two changes of one property are compatible when equal; or when one of them is VAGUE
-   ("changes": a direction not given); or both end in the same state and do not start in
-   different ones ("to green" and "from red to green"; "from square to heart" and "from
-   square to ellipse to heart"). Opposite directions are never compatible, nor different end
-   states.
+   ("changes": a direction not given); or both end in the same state ("to green", "from red
+   to green" and "from blue to green": the floor turns green; the start differs with the
+   anchor, most of all in a conditional traversal, which starts from images without the
+   attribute). Opposite directions are never compatible, nor different end states.
 4. Every specific claim made by some sample is a candidate meaning (a vague one only when its
    property has no specific claim). Its support: the samples with a compatible claim of that
    property. The largest support is the best-supported group (ties: the candidate named by
@@ -65,13 +65,6 @@ class Grouping:
     claims: list[list[Claim]] = field(default_factory=list)
 
 
-def _start_state(change: str) -> str | None:
-    """"from red to green" -> "red"; None for other changes."""
-    if change.startswith("from ") and " to " in change:
-        return change[5:].split(" to ", 1)[0]
-    return None
-
-
 def _end_state(change: str) -> str | None:
     """"from red to green" / "to green" -> "green"; None for other changes."""
     if change.startswith("to "):
@@ -85,10 +78,8 @@ def compatible(a: str, b: str) -> bool:
     """Whether two changes of one property say the same (step 3)."""
     if a == b or VAGUE in (a, b):
         return True
-    end_a, end_b = _end_state(a), _end_state(b)
-    if end_a is None or end_a != end_b:
-        return False
-    return a.startswith("to ") or b.startswith("to ") or _start_state(a) == _start_state(b)
+    end_a = _end_state(a)
+    return end_a is not None and end_a == _end_state(b)
 
 
 class _PropertyMatcher:

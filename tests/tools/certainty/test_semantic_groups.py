@@ -52,7 +52,8 @@ def test_a_mix_of_two_properties_is_not_one_meaning():
 
 
 def test_end_states_and_free_text_properties():
-    assert compatible("to green", "from red to green") and not compatible("from blue to green", "from red to green")
+    assert compatible("to green", "from red to green") and compatible("from blue to green", "from red to green")
+    assert not compatible("from green to red", "from red to green") and not compatible("to red", "to green")
     assert compatible("from square to heart", "from square to ellipse to heart")
 
     def embed(texts):  # a stand-in embedding: floor words together, the rest apart
