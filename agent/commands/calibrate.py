@@ -10,7 +10,10 @@ Steps:
    that barely change are still widened as usual; a latent whose frames never change keeps the
    certainty of its "no change" samples. Unless --no-hard-negatives, the hard-negative model
    (tools/evaluation/hard_negatives.py: latents whose frames change without one meaning,
-   labelled as not controlling a factor) is one more model.
+   labelled as not controlling a factor) is one more model; unless --no-corpus, the tuning
+   half of the gate corpus (tests/data/gate_corpus.json: hand-written sample sets, consistent
+   ones labelled positive, contradictory ones negative) is one more "model" too. Its held-out
+   half is never used here.
 2. Per certainty measure (--measure, default every one of tools/certainty/measures.py): the
    certainty of every latent's recorded samples (and claims) under that measure; label
    "active" as in tools/evaluation/scoring.py.
@@ -55,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="calibrate this certainty measure (repeat; default: every measure)")
     p.add_argument("--no-hard-negatives", action="store_true",
                    help="leave out the hard-negative model (tools/evaluation/hard_negatives.py)")
+    p.add_argument("--no-corpus", action="store_true",
+                   help="leave out the tuning half of the gate corpus (tests/data/gate_corpus.json)")
     p.add_argument("--n-images", type=int, default=DEFAULT_LABELLED_IMAGES,
                    help=f"labelled images encoded for the ground truth (default {DEFAULT_LABELLED_IMAGES})")
     p.add_argument("--label-seed", type=int, default=0, help="seed of the labelled sample (default 0)")
@@ -65,6 +70,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 HARD_NEGATIVES = "hard-negatives"
+CORPUS_MODEL = "gate-corpus-tuning"
+CORPUS_FILE = Path(__file__).resolve().parents[2] / "tests" / "data" / "gate_corpus.json"
+
+
+def corpus_rows() -> list[dict]:
+    """The tuning half of the gate corpus as calibration rows (one per sample set; positive when
+    the set is consistent). UserError when the corpus file is not there (an installed package
+    does not carry tests/: pass --no-corpus)."""
+    if not CORPUS_FILE.is_file():
+        raise UserError(f"the gate corpus {CORPUS_FILE} is not there (it lives in a source checkout); "
+                        "pass --no-corpus to calibrate without it")
+    corpus = json.loads(CORPUS_FILE.read_text())
+    return [{"model": CORPUS_MODEL, "latent": s["id"], "samples": s["samples"], "sample_claims": None,
+             "active": s["label"] == "consistent", "run_dir": None}
+            for s in corpus["sets"] if s["split"] == "tuning"]
 
 
 def open_gate_run(model_ref: str, settings: Settings, runs_dir: Path, quiet: bool) -> tuple[dict, Path]:
@@ -150,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     for model in args.model:  # every model is checked before the first run starts
         labelled_checkpoint(model)
     models = list(args.model) + ([] if args.no_hard_negatives else [HARD_NEGATIVES])
-    if len(models) < 2:
+    corpus = [] if args.no_corpus else corpus_rows()  # checked before any run
+    if len(models) + bool(corpus) < 2:
         raise UserError("leave-one-model-out calibration needs at least two models; give another --model "
                         "or leave the hard negatives in")
     rows, backends = [], set()
@@ -159,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
                                                 args.quiet)
         rows += model_rows
         backends.add(backend.get("vision", "unknown"))
+    if corpus:
+        rows += corpus
+        models.append(CORPUS_MODEL)
     (backend,) = backends  # one settings object, so one vision backend for every run
     active = [row["active"] for row in rows]
     for measure in args.measure or MEASURES:
@@ -167,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         stats = json_ready({
             "selection": "leave-one-model-out (median of the fold thresholds)",
             "models": models,
-            "runs": sorted({row["run_dir"] for row in rows}),
+            "runs": sorted({row["run_dir"] for row in rows if row["run_dir"]}),
             "latents": len(rows),
             "active": sum(active),
             "cross_validation": cv,

@@ -105,12 +105,13 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
     results = json.loads((run_dir / RESULTS_FILE).read_text())
     evaluation = evaluate_results(results, truth)
     rows, scored = [], []
-    for row, row_dict in zip(evaluation.rows, evaluation.to_dict()["rows"], strict=True):
+    entries = results.get("latents") or []
+    for row, row_dict, entry in zip(evaluation.rows, evaluation.to_dict()["rows"], entries, strict=True):
         text = None
         if row.active and row.status == "explained" and row.explanation:
             text = text_scores(row.explanation, reference_explanations(row.truth, truth.dataset))
             scored.append(text)
-        rows.append(row_dict | {"text": text.to_dict() if text else None})
+        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups")})
     certainties, active = [r.certainty for r in evaluation.rows], [r.active for r in evaluation.rows]
     curve = roc_curve(certainties, active)
     marked = operating_point(certainties, active, evaluation.threshold) if evaluation.threshold is not None else None

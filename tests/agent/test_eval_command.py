@@ -115,8 +115,9 @@ def test_calibrate_cross_validates_a_threshold_per_measure(checkpoint, tmp_path,
     for measure, entry in entries.items():
         cv = entry["stats"]["cross_validation"]
         assert entry["backend"] == "offline-analytic" and entry["threshold"] == cv["threshold"]
-        assert {fold["held_out"] for fold in cv["folds"]} | set(cv["skipped"]) == {str(checkpoint), "hard-negatives"}
-        assert entry["stats"]["models"] == [str(checkpoint), "hard-negatives"] and entry["stats"]["latents"] == 3 + 8
+        models = [str(checkpoint), "hard-negatives", "gate-corpus-tuning"]
+        assert {fold["held_out"] for fold in cv["folds"]} | set(cv["skipped"]) == set(models)
+        assert entry["stats"]["models"] == models and entry["stats"]["latents"] == 3 + 8 + 16  # the corpus's tuning half
         found = load_threshold("offline-analytic", measure, path, env={})
         assert found[0] == entry["threshold"] and "leave-one-model-out" in found[1]
     assert (tmp_path / "cal-groups-roc.png").is_file() and (tmp_path / "cal-cosine-roc.png").is_file()

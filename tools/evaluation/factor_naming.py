@@ -55,7 +55,8 @@ from dataclasses import dataclass
 from tools.errors import UserError
 
 FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
-    "shape": ("shape", "shapes", "reshap*", "morph*", "transform*", "rounder", "pointier", "squarer"),
+    "shape": ("shape", "shapes", "reshap*", "morph*", "transform*", "rounder", "pointier", "squarer",
+              "form", "forms", "kind|type of solid|solids|object|shape"),
     "scale": (
         "size*",
         "resiz*",
@@ -79,6 +80,7 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
         "zoom*",
         "tiny",
         "huge",
+        "how big|large|small",
         "small to large|big",
         "large|big to small",
     ),
@@ -99,6 +101,8 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
         "anticlockwise",
         "counter|anti clockwise",
         "upside down",
+        "orbit*",
+        "viewpoint*",
     ),
     "posX": (
         "horizontal*",
@@ -145,7 +149,8 @@ MOTION_CUES = ("mov*|shift*|slid*|travel*|drift*|push*|pull*|toward*|towards|tra
 _STEADY_NOUNS = "change*|difference*|effect*|shift*|variation*|step*|amount|impact|influence"
 FACTOR_EXCLUSIONS: dict[str, tuple[str, ...]] = {
     "shape": (
-        "the|a|this|that shape mov*|shift*|slid*|travel*|drift*|get*|grow*|shrink*|rotat*|turn*|spin*|tilt*|go*",
+        "the|a|this|that shape mov*|shift*|slid*|travel*|drift*|get*|grow*|shrink*|rotat*|turn*|spin*|tilt*|go*|ris*"
+        "|rose|sink*|sank|fall*|fell|climb*|descend*|ascend*|drop*|is|appear*|disappear*",
         "the|a|this|that shape is located|positioned|placed",
     ),
     "scale": (
@@ -192,9 +197,10 @@ _DETERMINERS = {"a", "an", "the", "more", "rather"}
 
 # Step 5. A subject noun spec -> the hue factor it names; colour cues; what joins or hides subjects.
 HUE_SUBJECTS: dict[str, str] = {
-    "floor|floors|ground": "floor_hue",
-    "wall|walls": "wall_hue",
-    "object|objects|object's|shape|cube*|cylinder*|sphere*|capsule*|ball|balls|block|blocks|sprite|sprite's":
+    "floor|floors|floor's|ground": "floor_hue",
+    "wall|walls|wall's": "wall_hue",
+    "object|objects|object's|shape|cube*|cylinder*|sphere*|capsule*|ball|balls|block|blocks|sprite|sprite's"
+    "|solid|solids|solid's":
         "object_hue",
 }
 COLOUR_WORDS = ("red|orange|yellow|green|cyan|blue|purple|pink|magenta|violet|teal|turquoise|brown|lime|indigo"

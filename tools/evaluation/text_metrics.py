@@ -107,11 +107,11 @@ SHAPES3D_REFERENCE_EXPLANATIONS: dict[str, tuple[str, ...]] = {
     ),
     "shape": (
         "The object changes kind, for example from a cube into a cylinder, a sphere or a capsule.",
-        "The solid's form is replaced by another one.",
-        "This latent selects which solid is shown.",
+        "The solid's form is replaced by another one, say a sphere by a cube.",
+        "This latent selects which kind of solid is shown.",
     ),
     "orientation": (
-        "The camera swings around the room, so the scene is seen from another side.",
+        "The camera orbits the room, so the scene is seen from another side.",
         "The viewpoint orbits the object to the left.",
         "The whole scene is viewed from a rotated angle.",
     ),
