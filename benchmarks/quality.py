@@ -121,9 +121,8 @@ def gate_corpus(settings) -> dict:
     corpus = json.loads(CORPUS.read_text())
     out: dict = {}
     for measure in MEASURES:
-        chosen = replace(settings, certainty_measure=measure)
-        if chosen.threshold_source != "given":
-            chosen = replace(chosen, threshold_source="default").with_calibrated_threshold()
+        given = settings.threshold if settings.threshold_source == "given" else None
+        chosen = replace(settings, certainty_measure=measure, threshold=given, threshold_source="")
         per_split: dict = {"threshold": chosen.threshold, "threshold_source": chosen.threshold_source}
         for split in ("tuning", "held_out"):
             sets = [s for s in corpus["sets"] if s["split"] == split]

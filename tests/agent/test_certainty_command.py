@@ -15,7 +15,7 @@ def test_contradictory_samples_are_rejected_with_their_groups(capsys, monkeypatc
     assert set(verdict) == {"certainty", "threshold", "decision", "groups", "measure"}
     assert verdict["certainty"] == 0.6 and verdict["groups"] == [[0, 1, 2], [3, 4]]
     assert verdict["decision"] == "reject" and verdict["measure"] == "semantic-groups/claims"
-    assert verdict["threshold"] == Settings.resolve(env={}).with_calibrated_threshold().threshold
+    assert verdict["threshold"] == Settings.resolve(env={}).threshold
 
 
 def test_paraphrases_are_accepted_and_the_text_shows_claims(capsys):

@@ -70,9 +70,8 @@ def test_a_failed_sandbox_step_fails_the_latent():
 
 def _shipped(samples, **extra):
     """A state at the shipped settings: the calibrated threshold for the default measure."""
-    settings = Settings.resolve(env={}).with_calibrated_threshold()
     state = _state(samples)
-    state["job"]["settings"] = settings.to_dict() | {"frames": 3}
+    state["_settings"] = Settings.resolve({"frames": 3}, env={})
     return state | extra
 
 

@@ -16,7 +16,7 @@ CORPUS = json.loads((Path(__file__).parents[2] / "data" / "gate_corpus.json").re
 
 @pytest.fixture(scope="module")
 def shipped():
-    settings = Settings.resolve(env={}).with_calibrated_threshold()
+    settings = Settings.resolve(env={})
     assert settings.certainty_measure == "groups"
     return settings
 
