@@ -8,8 +8,8 @@ Statistical Learning", 7.10):
    (tools/evaluation/scoring.py "active"; a hard negative, tools/evaluation/hard_negatives.py,
    is labelled False: its frames change, but without one meaning).
 2. For each model m: choose the threshold on the other models' items
-   (tools/evaluation/roc.py select_threshold, max-Jaccard or Youden) and decide m's items with
-   it. A fold whose training items lack a class chooses nothing and is left out (named in
+   (tools/evaluation/roc.py select_threshold: bounded-fpr, max-Jaccard or Youden) and decide
+   m's items with it. A fold whose training items lack a class chooses nothing and is left out (named in
    `skipped`).
 3. Out-of-sample figures over all decided items: F1 and Jaccard of acceptance against the
    label, the false-accept rate (accepted negatives / negatives) and the true-accept rate;
@@ -83,7 +83,7 @@ def _rates(accepted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 
 def leave_one_model_out(models: Sequence[str], certainties: Sequence[float], labels: Sequence[bool],
-                        method: str = "max-jaccard", seed: int = 0, bootstrap: int = BOOTSTRAP) -> CrossValidation:
+                        method: str = "bounded-fpr", seed: int = 0, bootstrap: int = BOOTSTRAP) -> CrossValidation:
     """Steps 1-5 over items given as three parallel sequences (one entry per latent)."""
     models_ = np.asarray(list(models))
     scores = np.asarray(list(certainties), dtype=np.float64)
