@@ -65,7 +65,8 @@ def hard_negative_summary(settings, runs_dir: Path, quiet: bool) -> dict:
     import json
 
     from agent.nodes.reporter import RESULTS_FILE
-    from agent.run import RunRequest, new_run_dir, run_explain
+    from agent.nodes.run_setup import new_run_dir
+    from agent.run import RunRequest, run_explain
     from tools.evaluation.hard_negatives import KINDS, MODEL_REF, hard_negative_truth
     from tools.evaluation.scoring import evaluate_results
 

@@ -108,7 +108,8 @@ def raw_certainties(
 ) -> tuple[list[dict], dict]:
     """Step 1 for one model: its scored rows (tools.evaluation.scoring.LatentScore as dicts,
     plus the entry's samples and claims) from an open-gate explain run in a new folder under
-    runs_dir, and the run's backend names. model_ref HARD_NEGATIVES: the hard-negative model
+    runs_dir, and the run's backend names. A latent whose run failed (a sandbox error or
+    timeout: no samples) is left out: it says nothing about the gate. model_ref HARD_NEGATIVES: the hard-negative model
     with its truth by construction."""
     from agent.commands.eval import measure_truth
     from tools.evaluation.scoring import evaluate_results
@@ -126,7 +127,7 @@ def raw_certainties(
     rows = [row | {"model": model_ref, "run_dir": str(run_dir), "samples": entry.get("samples") or [],
                    "sample_claims": entry.get("sample_claims")}
             for row, entry in zip(evaluate_results(results, truth).to_dict()["rows"], entries, strict=True)]
-    return rows, results.get("backend") or {}
+    return [row for row in rows if row["status"] != "failed"], results.get("backend") or {}
 
 
 def certainty_under(row: dict, measure: str) -> float:

@@ -13,7 +13,11 @@ settings.max_attempts (the settings are the run context):
   ratio, so a symmetric traversal stays symmetric and a conditional one (alpha from 0) stays
   one-sided;
 - certainty >= threshold: accept the representative sample;
-- samples disagree: loop back with new anchor codes;
+- samples disagree: loop back with new anchor codes, keeping the samples so far: the next
+  decision rests on all samples drawn at this range (a widened range starts afresh). Judging
+  each fresh draw alone would give a latent without one meaning several chances to look
+  consistent by luck (a hard negative did, at its second draw); pooled, a lucky draw must
+  outweigh the earlier disagreement;
 - out of attempts: "unclear" and "No clear explanation"; a failed sandbox step: "failed".
 """
 
@@ -32,14 +36,24 @@ if TYPE_CHECKING:
 NO_EXPLANATION = "No clear explanation"
 
 
-def _decide(state: LatentState, settings: Settings) -> tuple[Decision, str, Certainty | None]:
+def _pooled(state: LatentState) -> dict:
+    """The samples the decision rests on: this attempt's, after those of the earlier attempts at
+    the same range that were rejected for disagreeing (state["pool"]); {samples, claims,
+    visible}, aligned (claims None where the vision backend gave none: read from the text)."""
+    pool = state.get("pool") or {"samples": [], "claims": [], "visible": []}
+    samples = list(state.get("samples", []))
+    claims = state.get("sample_claims") or [None] * len(samples)
+    return {"samples": pool["samples"] + samples, "claims": pool["claims"] + list(claims),
+            "visible": pool["visible"] + list(state.get("visible", [True] * len(samples)))}
+
+
+def _decide(state: LatentState, settings: Settings, pooled: dict) -> tuple[Decision, str, Certainty | None]:
     last_attempt = state["attempt"] >= settings.max_attempts
     if state.get("budget_exhausted"):
         return "unclear", state.get("error") or "budget", 0.0, 0
     if state.get("error"):
         return "failed", state["error"], None
-    result = measure_certainty(state["samples"], settings.certainty_measure, state.get("sample_claims"),
-                               state["visible"])
+    result = measure_certainty(pooled["samples"], settings.certainty_measure, pooled["claims"], pooled["visible"])
     if state["pixel_change"] < settings.pixel_change_floor:
         reason = f"frames barely change (pixel change {state['pixel_change']:.4f} < {settings.pixel_change_floor})"
         can_widen = state["span"] < state["job"]["max_span"] and not last_attempt
@@ -54,10 +68,12 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
     """Returns the next attempt's {attempt, span, seed, values} on a loop-back, or the final
     {latents: [entry]}; always {decision, certainty, medoid, history, steps}. The entry adds
     to results.json's contract: certainty_measure (the measure's saved name), groups (sample
-    indices per group, largest first) and sample_claims (per sample, its claims)."""
+    indices per group, largest first) and sample_claims (per sample, its claims); its samples
+    are every sample the decision rests on (n per attempt at the final range)."""
     job = state["job"]
     settings = settings_of(runtime)
-    decision, reason, result = _decide(state, settings)
+    pooled = _pooled(state)
+    decision, reason, result = _decide(state, settings, pooled)
     certainty, medoid = (result.certainty, result.representative) if result else (0.0, 0)
     record = {"attempt": state["attempt"], "range": state["span"], "seed": state["seed"],
               "certainty": round(certainty, 4), "groups": result.groups if result else [], "pixel_change": round(state.get("pixel_change", 0.0), 5),
@@ -68,13 +84,13 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
     if decision == "widen":
         span = min(state["span"] * settings.widen_factor, job["max_span"])
         ratio = span / state["span"]
-        return update | {"attempt": state["attempt"] + 1, "span": span,
+        return update | {"attempt": state["attempt"] + 1, "span": span, "pool": None,
                          "values": [round(value * ratio, 6) for value in state["values"]]}
     if decision == "new_anchors":
-        return update | {"attempt": state["attempt"] + 1, "seed": state["seed"] + 1}
+        return update | {"attempt": state["attempt"] + 1, "seed": state["seed"] + 1, "pool": pooled}
     plan = job["plan"]
     status = {"accept": "explained", "unclear": "unclear", "failed": "failed"}[decision]
-    samples = state.get("samples", []) if decision != "failed" else []
+    samples = pooled["samples"] if decision != "failed" else []
     entry = {
         "id": plan["id"],
         "indices": plan["indices"],

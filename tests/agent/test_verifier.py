@@ -1,5 +1,6 @@
 """The verifier's gating and loop-back decisions, on hand-made states (no model needed)."""
 
+import pytest
 from langgraph.runtime import Runtime
 
 from agent.nodes.verifier import route_after_verifier
@@ -98,3 +99,16 @@ def test_given_claims_win_over_the_text_and_cosine_stays_available():
     assert update["latents"][0]["sample_claims"] == claims and update["latents"][0]["status"] == "explained"
     cosine = verify_explanations(_state(DISAGREE, attempt=3, certainty_measure="cosine", threshold=0.99))
     assert cosine["latents"][0]["certainty_measure"].startswith("cosine") and cosine["decision"] == "unclear"
+
+
+def test_a_new_draw_is_judged_with_the_draws_before_it():
+    """A disagreeing first draw stays in the pool: a lucky unanimous second draw of 4 (8 of 8
+    would pass) cannot outweigh it at threshold 0.8 (5 of 8 agree)."""
+    first = verify_explanations(_state(DISAGREE))
+    assert first["decision"] == "new_anchors" and first["pool"]["samples"] == DISAGREE
+    second = _state(AGREE, attempt=2) | {"pool": first["pool"]}
+    update = verify_explanations(second)
+    assert update["decision"] == "new_anchors" and update["certainty"] == pytest.approx(5 / 8)
+    assert len(update["pool"]["samples"]) == 8
+    widened = verify_explanations(_state(["No clear change."] * 4, pixel_change=0.001) | {"pool": first["pool"]})
+    assert widened["decision"] == "widen" and widened["pool"] is None
