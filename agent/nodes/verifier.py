@@ -50,7 +50,7 @@ def _pooled(state: LatentState) -> dict:
 def _decide(state: LatentState, settings: Settings, pooled: dict) -> tuple[Decision, str, Certainty | None]:
     last_attempt = state["attempt"] >= settings.max_attempts
     if state.get("budget_exhausted"):
-        return "unclear", state.get("error") or "budget", 0.0, 0
+        return "unclear", state.get("error") or "budget", None
     if state.get("error"):
         return "failed", state["error"], None
     result = measure_certainty(pooled["samples"], settings.certainty_measure, pooled["claims"], pooled["visible"])
@@ -99,7 +99,6 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
         "certainty": round(certainty, 4),
         "threshold": settings.threshold,
         "samples": samples,
-        "sample_claims": state.get("sample_claims", []) if decision != "failed" else [],
         "usage": add_usage(state.get("usage")),
         "gamma": state["span"],
         "attempts": state["attempt"],
