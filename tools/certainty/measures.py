@@ -57,9 +57,11 @@ def measure_certainty(samples: Sequence[str], measure: str = DEFAULT_MEASURE,
     if not samples:
         raise UserError("no explanation samples to measure")
     given = list(claims) if claims is not None else [None] * len(samples)
-    if visible is not None:
+    texts = list(samples)
+    if visible is not None:  # a sample that saw no change claims nothing: no claims, no text to read
         given = [c if seen else [] for c, seen in zip(given, visible, strict=True)]
-    grouping = group_samples(list(samples), given)
+        texts = [t if seen else "" for t, seen in zip(texts, visible, strict=True)]
+    grouping = group_samples(texts, given)
     claim_dicts = [[c.to_dict() for c in sample] for sample in grouping.claims]
     if measure == "groups":
         return Certainty(grouping.certainty, grouping.representative, grouping.groups, measure_id(measure),

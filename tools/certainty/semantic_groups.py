@@ -13,7 +13,7 @@ between two explanations of an image change reduces to comparing their claims
 for (or tools/certainty/claim_parser.py reads from its text).
 
 Steps (`group_samples`):
-1. Claims per sample (given, or parsed from the text). A sample with no claim (no visible
+1. Claims per sample (given, or parsed from the text when none are given). A sample with no claim (no visible
    change, or nothing this reader can place) agrees with nothing: it is its own group.
 2. Two claims are about the same property when their property names are equal; two free-text
    (non-canonical) names are also the same when the cosine of their MiniLM embeddings is at
@@ -169,13 +169,14 @@ def group_samples(samples: Sequence[str], claims: Sequence[Sequence[Claim | dict
                   embed: Callable[[list[str]], object] | None = None) -> Grouping:
     """Group n explanation samples by meaning (module docstring). claims: per sample, its
     claims (Claim or their JSON dicts) when the vision backend gave them; a sample whose
-    claims are None or missing has them parsed from its text."""
+    claims are None, missing or empty has them parsed from its text (an MLLM answer in free
+    text comes with no claims; the describer's "No clear change." parses to none either)."""
     from tools.certainty.claim_parser import parse_claims
 
     per_sample: list[list[Claim]] = []
     for i, text in enumerate(samples):
         given = claims[i] if claims is not None and i < len(claims) else None
-        if given is None:
+        if not given:
             per_sample.append(parse_claims(text))
         else:
             per_sample.append([c if isinstance(c, Claim) else Claim.from_dict(c) for c in given])

@@ -72,3 +72,11 @@ def test_samples_without_claims_agree_with_nothing():
     assert grouping.certainty == 0.0 and grouping.meaning is None and len(grouping.groups) == 5
     structured = group_samples(["a", "b"], [[RIGHT.to_dict()], [{"property": "position_x", "change": "left_to_right"}]])
     assert structured.certainty == 1.0
+
+
+def test_free_text_answers_without_claims_are_read_and_unseen_samples_claim_nothing():
+    from tools.certainty.measures import measure_certainty
+
+    text = ["The square moves from left to right."] * 3
+    assert measure_certainty(text, claims=[[], [], []]).certainty == 1.0  # an MLLM's free-text answers
+    assert measure_certainty(text, claims=[[], [], []], visible=[True, False, False]).certainty == pytest.approx(1 / 3)
