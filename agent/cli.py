@@ -6,11 +6,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.commands import ask, bias, calibrate, explain, models, sandbox_exec, sweep, trace, train, train_ddpm
+from agent.commands import (
+    ask,
+    bias,
+    calibrate,
+    certainty,
+    explain,
+    models,
+    sandbox_exec,
+    sweep,
+    trace,
+    train,
+    train_ddpm,
+)
 from agent.commands import eval as evaluate  # the module is named after the sub-command
 from agent.errors import UserError
 
-COMMANDS = (explain, ask, trace, models, train, sandbox_exec, bias, evaluate, calibrate, train_ddpm, sweep)
+COMMANDS = (explain, ask, trace, models, train, sandbox_exec, bias, evaluate, calibrate, certainty, train_ddpm, sweep)
 
 
 class _Parser(argparse.ArgumentParser):

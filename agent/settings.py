@@ -96,6 +96,10 @@ class Settings:
                                               "latents left end unclear (budget)")
     max_concurrency: int = setting(16, "LLM requests (and latents) in flight at once")
     no_measurements: bool = setting(False, "do not give the MLLM the image measurements (ablation)")
+    certainty_measure: str = setting(
+        "groups", "how the samples' agreement is scored: groups (samples grouped by the property and direction "
+                  "they claim; share of the largest group) or cosine (the paper's mean embedding cosine, for "
+                  "comparison); docs/certainty.md", aliases=("--certainty",), choices=("groups", "cosine"))
 
     def __post_init__(self) -> None:
         self.mount = tuple(self.mount or ())  # a recorded run's JSON gives a list
@@ -124,6 +128,7 @@ class Settings:
             (self.llm_timeout_s > 0, "llm_timeout_s must be positive"),
             (self.budget_tokens is None or self.budget_tokens >= 0, "budget_tokens must be at least 0"),
             (self.max_concurrency >= 1, "max_concurrency must be at least 1"),
+            (self.certainty_measure in ("groups", "cosine"), "certainty_measure must be groups or cosine"),
         ]
         for ok, message in checks:
             if not ok:
@@ -140,9 +145,9 @@ class Settings:
         """The calibrated threshold of this run's vision backend and certainty measure, when one
         is saved (tools/certainty/calibration.py), else DEFAULT_THRESHOLD."""
         from tools.certainty.calibration import load_threshold
-        from tools.certainty.similarity import SIMILARITY_MEASURE
+        from tools.certainty.measures import measure_id
 
-        found = load_threshold(self.vision_backend, SIMILARITY_MEASURE)
+        found = load_threshold(self.vision_backend, measure_id(self.certainty_measure))
         return found if found is not None else (DEFAULT_THRESHOLD, "default")
 
     def llm_spec(self, role: str) -> str | None:

@@ -80,7 +80,11 @@ class LatentState(TypedDict, total=False):
     seed: anchor seed of this attempt. values: the K perturbation values. code: the perturbation
     code. traversal: path of traversal.npz; frames / strip: PNG paths relative to run_dir.
     error: why the last step failed (None when it did not). samples: the n explanation samples;
-    visible: per sample, whether it saw a change. measurements: the describer's summary.
+    visible: per sample, whether it saw a change. sample_claims: per sample, its claims
+    ({"property", "change"} dicts, tools/certainty/claims.py), when the vision backend gave
+    them (absent: the verifier parses the text). pool: the samples of earlier attempts at this
+    range that were rejected for disagreeing ({samples, claims, visible}; the verifier pools
+    them with the next draw; None after a widening). measurements: the describer's summary.
     pixel_change: mean |first - last frame|. certainty / medoid: agreement of the samples.
     decision: the verifier's verdict. history: one entry per finished attempt. steps: the trace
     events (node, attempt, inputs and outputs) shown by `trace`. latents: the final entry, sent
@@ -103,6 +107,8 @@ class LatentState(TypedDict, total=False):
     usage: dict
     budget_exhausted: bool
     visible: list[bool]
+    sample_claims: list[list[dict]]
+    pool: dict | None
     measurements: dict
     pixel_change: float
     certainty: float

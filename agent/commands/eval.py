@@ -12,7 +12,8 @@ Steps (`evaluate_model`):
    of the encoded sample.
 3. Run `explain` on the model into the run folder.
 4. Score the results (tools/evaluation/scoring.py): per latent truth, named factors, certainty,
-   status; factor accuracy; gating AUC, F1 and Jaccard. Text metrics (tools/evaluation/text_metrics.py)
+   status; strict and lenient factor accuracy, factor precision and recall; gating AUC, F1
+   and Jaccard; where the threshold came from. Text metrics (tools/evaluation/text_metrics.py)
    of every explained active latent against reference explanations of its true factors.
 5. Write roc.png (certainty against "active", the run's threshold marked) and
    evaluation.json into the run folder, add both to results.json's "links" and re-write
@@ -104,12 +105,13 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
     results = json.loads((run_dir / RESULTS_FILE).read_text())
     evaluation = evaluate_results(results, truth)
     rows, scored = [], []
-    for row, row_dict in zip(evaluation.rows, evaluation.to_dict()["rows"], strict=True):
+    entries = results.get("latents") or []
+    for row, row_dict, entry in zip(evaluation.rows, evaluation.to_dict()["rows"], entries, strict=True):
         text = None
         if row.active and row.status == "explained" and row.explanation:
             text = text_scores(row.explanation, reference_explanations(row.truth, truth.dataset))
             scored.append(text)
-        rows.append(row_dict | {"text": text.to_dict() if text else None})
+        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups")})
     certainties, active = [r.certainty for r in evaluation.rows], [r.active for r in evaluation.rows]
     curve = roc_curve(certainties, active)
     marked = operating_point(certainties, active, evaluation.threshold) if evaluation.threshold is not None else None
@@ -119,11 +121,16 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         "run_dir": str(run_dir),
         "backend": results.get("backend"),
         "similarity_measure": SIMILARITY_MEASURE,
+        "certainty_measure": _certainty_measure(results),
         "threshold": evaluation.threshold,
+        "threshold_source": evaluation.threshold_source,
         "n_latents": len(rows),
         "n_active": evaluation.n_active,
         "n_explained": evaluation.n_explained,
         "factor_accuracy": evaluation.factor_accuracy,
+        "strict_factor_accuracy": evaluation.strict_factor_accuracy,
+        "factor_precision": evaluation.factor_precision,
+        "factor_recall": evaluation.factor_recall,
         "gating_auc": evaluation.gating_auc,
         "gating_f1": evaluation.gating_f1,
         "gating_jaccard": evaluation.gating_jaccard,
@@ -140,6 +147,17 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         {"label": "Evaluation against the labels (JSON)", "path": EVALUATION_FILE},
     ])
     return summary
+
+
+def _certainty_measure(results: dict) -> str:
+    """The certainty measure the run's entries were gated with (the saved name,
+    tools/certainty/measures.py); the paper's cosine for runs that do not record one."""
+    from tools.certainty.similarity import SIMILARITY_MEASURE
+
+    for entry in results.get("latents") or []:
+        if entry.get("certainty_measure"):
+            return str(entry["certainty_measure"])
+    return SIMILARITY_MEASURE
 
 
 def measure_disentanglement(measured: MeasuredTruth) -> dict:
@@ -210,7 +228,9 @@ def format_report(summary: dict, width: int = 70) -> str:
     truths = max([22, *(len(row["truth_label"]) for row in summary["latents"])])
     lines = [f"{'latent':<{ids}} {'truth':<{truths}} {'status':<9} {'certainty':>9}  {'named?':<6} explanation"]
     for row in summary["latents"]:
-        named = ("yes" if row["named_true"] else "no") if row["active"] else "-"
+        named = "-"
+        if row["active"]:
+            named = "yes" if row.get("strict_correct") else "some" if row["named_true"] else "no"
         text = row["explanation"] or "No clear explanation"
         if len(text) > width:
             text = text[: width - 3] + "..."
@@ -218,14 +238,19 @@ def format_report(summary: dict, width: int = 70) -> str:
                      f"{named:<6} {text}")
     dci, text = summary["dci"] or {}, summary["text"]
     correct = sum(r["active"] and r["status"] == "explained" and r["named_true"] for r in summary["latents"])
+    strict = sum(bool(r.get("strict_correct")) for r in summary["latents"])
     lines += [
         "",
         f"model            {summary['model']}  (vision: {(summary.get('backend') or {}).get('vision', 'n/a')})",
-        f"factor accuracy  {correct}/{summary['n_active']} = {_percent(summary['factor_accuracy'])} "
-        "(active latents explained with a true factor named)",
+        f"factor accuracy  strict {strict}/{summary['n_active']} = {_percent(summary.get('strict_factor_accuracy'))} "
+        "(a true factor named, no false one); "
+        f"lenient {correct}/{summary['n_active']} = {_percent(summary['factor_accuracy'])} (a true factor named)",
+        f"factors named    precision {_percent(summary.get('factor_precision'))}, "
+        f"recall {_percent(summary.get('factor_recall'))}",
         f"gating           AUC {_number(summary['gating_auc'])}, F1 {_number(summary['gating_f1'])}, "
         f"Jaccard {_number(summary['gating_jaccard'])} at threshold {_number(summary['threshold'])} "
-        f"({summary['similarity_measure']})",
+        f"({summary.get('certainty_measure', summary['similarity_measure'])}; "
+        f"threshold from {summary.get('threshold_source') or 'n/a'})",
         f"disentanglement  MIG {_number(summary['mig'])}, DCI D {_number(dci.get('disentanglement'))} "
         f"C {_number(dci.get('completeness'))} I {_number(dci.get('informativeness'))}, SAP {_number(summary['sap'])} "
         f"({_sample_words(summary['ground_truth'])})",

@@ -1,7 +1,8 @@
 """Vision node: n explanation samples for one traversal.
 
 Offline (no vision LLM configured) the analytic describer (tools/describe/describer.py) measures
-every frame and words what changes, one sample per anchor code. With a vision LLM, one request
+every frame and words what changes, one sample per anchor code, with what each sample claims
+(`sample_claims`, tools/certainty/claims.py). With a vision LLM, one request
 carries a grid of every anchor's traversal (one row per anchor, rows labelled) and asks for n
 structured samples at the configured temperature, so a sample must hold for every row. Nothing
 in the request hints at the answer: the latent goes by a neutral id (not an attribute name), the
@@ -118,8 +119,9 @@ def _llm_samples(state: LatentState, settings: Settings, description, traversal)
 
 
 def query_vision_model(state: LatentState, runtime: Runtime[Settings]) -> dict:
-    """Returns {samples, visible, measurements, pixel_change, steps}; with a vision LLM also
-    {sample_claims, usage}, and {error} when its request failed."""
+    """Returns {samples, sample_claims, visible, measurements, pixel_change, steps} (offline, the
+    claims are the describer's: one per change its text names); with a vision LLM also
+    {usage}, and {error} when its request failed."""
     from agent.llm_config import role_config
     from tools.describe.describer import describe_traversal
 
@@ -134,6 +136,8 @@ def query_vision_model(state: LatentState, runtime: Runtime[Settings]) -> dict:
     if role_config(settings, "vision") is None:
         samples = [s.text for s in description.samples]
         visible = [s.visible_change for s in description.samples]
+        extra = {"sample_claims": [[c.to_dict() for c in s.claims] for s in description.samples]}
+        step.update(sample_claims=extra["sample_claims"])
     else:
         extra = _llm_samples(state, settings, description, traversal)
         step.update(extra.pop("step"))

@@ -17,6 +17,7 @@ from agent.cli import main
 from agent.commands.eval import format_report
 from agent.settings import Settings
 from tools.certainty.calibration import load_threshold
+from tools.certainty.semantic_groups import SEMANTIC_MEASURE
 from tools.certainty.similarity import SIMILARITY_MEASURE
 from tools.data.dsprites import render
 from tools.evaluation.ground_truth import labelled_factors
@@ -104,18 +105,23 @@ def short_tmp():
 
 
 @pytest.mark.slow
-def test_calibrate_saves_a_threshold_between_the_classes(checkpoint, tmp_path, short_tmp, capsys):
+def test_calibrate_cross_validates_a_threshold_per_measure(checkpoint, tmp_path, short_tmp, capsys):
     path = tmp_path / "cal.json"
     code, stdout, err = run_cli(capsys, "calibrate", "--model", str(checkpoint), "--out", str(path),
                                 "--runs-dir", str(short_tmp / "runs"), *FAST)
-    assert code == 0 and "by max-jaccard over 3 latents (1 active)" in stdout, err
-    entry = json.loads(path.read_text())["entries"][0]
-    pairs = {p["latent"]: p for p in entry["stats"]["pairs"]}
-    assert entry["backend"] == "offline-analytic" and entry["measure"] == SIMILARITY_MEASURE
-    assert pairs["z1"]["certainty"] <= entry["threshold"] <= pairs["z0"]["certainty"]
-    assert load_threshold("offline-analytic", SIMILARITY_MEASURE, path, env={})[0] == entry["threshold"]
-    assert (tmp_path / "cal-roc.png").is_file()
-    assert entry["stats"]["runs"] == [str(run.resolve()) for run in (short_tmp / "runs").iterdir()]
+    assert code == 0 and "leave-one-model-out folds" in stdout and "held out: F1" in stdout, err
+    entries = {e["measure"]: e for e in json.loads(path.read_text())["entries"]}
+    assert set(entries) == {SIMILARITY_MEASURE, SEMANTIC_MEASURE}
+    for measure, entry in entries.items():
+        cv = entry["stats"]["cross_validation"]
+        assert entry["backend"] == "offline-analytic" and entry["threshold"] == cv["threshold"]
+        models = [str(checkpoint), "hard-negatives", "gate-corpus-tuning"]
+        assert {fold["held_out"] for fold in cv["folds"]} | set(cv["skipped"]) == set(models)
+        assert entry["stats"]["models"] == models and entry["stats"]["latents"] == 3 + 8 + 16  # the corpus's tuning half
+        found = load_threshold("offline-analytic", measure, path, env={})
+        assert found[0] == entry["threshold"] and "leave-one-model-out" in found[1]
+    assert (tmp_path / "cal-groups-roc.png").is_file() and (tmp_path / "cal-cosine-roc.png").is_file()
+    assert len(entries[SEMANTIC_MEASURE]["stats"]["runs"]) == 2
 
 
 def test_a_decoder_only_model_is_refused_before_any_work(tmp_path, capsys):

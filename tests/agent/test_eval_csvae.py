@@ -81,9 +81,11 @@ def test_calibrate_pools_a_csvae_and_a_vae(models, short_tmp, capsys):
     code, stdout, err = run_cli(capsys, "calibrate", "--model", str(models[0]), "--model", str(models[1]),
                                 "--out", str(path), "--runs-dir", str(short_tmp / "runs"), *FAST)
     assert code == 0, err
-    assert "over 9 latents (7 active) of 2 model(s)" in stdout
+    # the two models' 9 latents (7 active), the hard negatives' 8 (4) and the corpus's 16 tuning sets (8)
+    assert "over 33 latents (19 active) of 4 model(s)" in stdout
     entry = json.loads(path.read_text())["entries"][0]
-    assert {pair["model"] for pair in entry["stats"]["pairs"]} == {str(models[0]), str(models[1])}
+    assert {pair["model"] for pair in entry["stats"]["pairs"]} == {str(models[0]), str(models[1]), "hard-negatives",
+                                                                    "gate-corpus-tuning"}
     assert -1 <= entry["threshold"] <= 1
 
 

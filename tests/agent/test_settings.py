@@ -23,12 +23,16 @@ def test_bad_environment_value_names_the_variable():
 
 def test_calibrated_threshold_is_used_unless_one_is_given(tmp_path, monkeypatch):
     from tools.certainty.calibration import save_calibration
+    from tools.certainty.semantic_groups import SEMANTIC_MEASURE
     from tools.certainty.similarity import SIMILARITY_MEASURE
 
-    path = save_calibration(tmp_path / "cal.json", 0.42, SIMILARITY_MEASURE, "offline-analytic", "max-jaccard", {})
+    path = save_calibration(tmp_path / "cal.json", 0.42, SEMANTIC_MEASURE, "offline-analytic", "max-jaccard", {})
+    save_calibration(path, 0.31, SIMILARITY_MEASURE, "offline-analytic", "max-jaccard", {})
     monkeypatch.setenv("LATENT_EXPLAINER_CALIBRATION", str(path))
     calibrated = Settings.resolve(env={})
     assert calibrated.threshold == 0.42 and str(path) in calibrated.threshold_source
+    cosine = Settings.resolve({"certainty_measure": "cosine"}, env={})
+    assert cosine.threshold == 0.31  # a threshold belongs to its measure
     given = Settings.resolve({"threshold": 0.9}, env={})
     assert given.threshold == 0.9 and given.threshold_source == "given"
     other_backend = Settings.resolve({"llm": "openai:m"}, env={})

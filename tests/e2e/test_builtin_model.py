@@ -1,8 +1,9 @@
 """The main job: explain every latent of the built-in dSprites beta-TCVAE, offline, and judge
 the explanations against ground truth from the dataset's labels (not the describer's own
 measurements): encode labelled renders, find what each latent informs (tools/evaluation/ground_truth.py),
-and require every latent that carries a factor to be explained with that factor named, and every
-latent that carries none to be reported unclear."""
+and require every latent that carries a factor to be explained with that factor named (one that
+carries several may instead be unclear when its anchors show different ones), and every latent
+that carries none to be reported unclear."""
 
 import json
 
@@ -37,6 +38,11 @@ def test_every_latent_matches_ground_truth(builtin_run, truth):
         entry = by_id[f"z{latent.index}"]
         if not latent.factors:
             assert entry["status"] == "unclear", (latent, entry["samples"])
+            continue
+        if len(latent.factors) > 1 and entry["status"] == "unclear":
+            # an entangled latent (z5 moves along a diagonal) whose anchors name different axes:
+            # no single meaning holds for all of them, and the grouped gate says so
+            assert len(entry["groups"][0]) < len(entry["samples"]), entry["samples"]
             continue
         assert entry["status"] == "explained", (latent, entry["samples"])
         named = named_factors(entry["explanation"])

@@ -111,5 +111,9 @@ def load_threshold(
         for entry in _read(file):
             if entry.get("backend") == backend and entry.get("measure") == measure:
                 threshold = _check_threshold(entry.get("threshold"), str(file))
-                return threshold, f"{source} ({entry.get('method', 'unknown method')})"
+                stats = entry.get("stats") if isinstance(entry.get("stats"), dict) else {}
+                how = entry.get("method", "unknown method")
+                if stats.get("selection"):
+                    how = f"{how}, {stats['selection']}"
+                return threshold, f"{source} ({how})"
     return None

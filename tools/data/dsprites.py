@@ -58,7 +58,17 @@ def factor_values(factors: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def render(factors: torch.Tensor) -> torch.Tensor:
-    """Render factor indices (B, 5) to images (B, 1, 64, 64), values in {0, 1}.
+    """Render factor indices (B, 5) to images (B, 1, 64, 64), values in {0, 1} (render_values
+    of their physical values)."""
+    values = factor_values(factors)
+    return render_values(values["shape"], values["scale"], values["orientation"], values["posX"], values["posY"])
+
+
+def render_values(shape: torch.Tensor, scale: torch.Tensor, orientation: torch.Tensor, pos_x: torch.Tensor,
+                  pos_y: torch.Tensor) -> torch.Tensor:
+    """Render physical factor values, each (B,), to images (B, 1, 64, 64), values in {0, 1}:
+    shape as an index into SHAPE_NAMES, scale (1 = the largest dSprites scale), orientation in
+    radians, positions in [0, 1] (values between or beyond the dataset's grid are drawn too).
 
     Steps:
     1. Pixel-centre grid in pixel units; posY grows downward in the image (row index).
@@ -68,18 +78,17 @@ def render(factors: torch.Tensor) -> torch.Tensor:
        heart (u^2 + v^2 - 1)^3 - u^2 v^3 <= 0 on coordinates scaled by 1/1.1, flipped so the
        point faces down in the image.
     """
-    values = factor_values(factors)
-    device = factors.device
+    device = shape.device
     coords = torch.arange(IMAGE_SIZE, dtype=torch.float32, device=device) + 0.5
     rows, cols = torch.meshgrid(coords, coords, indexing="ij")  # (64, 64)
 
-    cx = _CENTRE_LOW + values["posX"] * (_CENTRE_HIGH - _CENTRE_LOW)
-    cy = _CENTRE_LOW + values["posY"] * (_CENTRE_HIGH - _CENTRE_LOW)
+    cx = _CENTRE_LOW + pos_x.float() * (_CENTRE_HIGH - _CENTRE_LOW)
+    cy = _CENTRE_LOW + pos_y.float() * (_CENTRE_HIGH - _CENTRE_LOW)
     dx = cols[None] - cx[:, None, None]
     dy = rows[None] - cy[:, None, None]
-    theta = values["orientation"][:, None, None]
+    theta = orientation.float()[:, None, None]
     cos, sin = torch.cos(theta), torch.sin(theta)
-    size = (_HALF_SIZE * values["scale"])[:, None, None]
+    size = (_HALF_SIZE * scale.float())[:, None, None]
     u = (cos * dx + sin * dy) / size
     v = (-sin * dx + cos * dy) / size
 
@@ -87,8 +96,8 @@ def render(factors: torch.Tensor) -> torch.Tensor:
     ellipse = u**2 + (v / 0.5) ** 2 <= 1.0
     hu, hv = u / 1.1, -v / 1.1 + 0.15
     heart = (hu**2 + hv**2 - 1) ** 3 - hu**2 * hv**3 <= 0
-    shape = values["shape"][:, None, None]
-    inside = torch.where(shape == 0, square, torch.where(shape == 1, ellipse, heart))
+    kind = shape.long()[:, None, None]
+    inside = torch.where(kind == 0, square, torch.where(kind == 1, ellipse, heart))
     return inside.float().unsqueeze(1)
 
 

@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tools.certainty.claims import Claim
 from tools.describe.colour_names import name_colours, rgb_to_hsv
 from tools.describe.measurements import (
     FORM_SCALE,
@@ -203,11 +204,14 @@ class Change:
 @dataclass
 class AnchorDescription:
     """The description of one anchor's traversal: text naming the one or two largest changes
-    (or NO_CHANGE_TEXT), the changes strongest first, and whether the frames visibly change."""
+    (or NO_CHANGE_TEXT), the changes strongest first, whether the frames visibly change, and
+    what the text claims (tools/certainty/claims.py: one Claim per named change; none for
+    NO_CHANGE_TEXT or "The image changes slightly at the bottom.", which names no property)."""
 
     text: str
     changes: list[Change]
     visible_change: bool
+    claims: list[Claim] = field(default_factory=list)
 
 
 @dataclass
@@ -286,10 +290,51 @@ def describe_traversal(
         named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)])
         named_per_anchor.append({c.quantity for c in named})
         text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
-        samples.append(AnchorDescription(text=text, changes=listed, visible_change=True))
+        claims = [change_claim(c) for c in named]
+        samples.append(AnchorDescription(text=text, changes=listed, visible_change=True, claims=claims))
 
     summary = _summarise(samples, measured, named_per_anchor, values, from_first, visible)
     return TraversalDescription(samples=samples, measurements=summary, pixel_change=float(from_first.max(axis=1).mean()))
+
+
+# Step 5's claims: quantity -> claimed property (tools/certainty/claims.py CANONICAL_PROPERTIES).
+CLAIM_PROPERTIES: dict[str, str] = {
+    "view": "view", "visibility": "visibility", "position_x": "position_x", "position_y": "position_y",
+    "size": "size", "rotation": "rotation", "shape": "shape", "brightness": "brightness", "saturation": "saturation",
+    "object_colour": "object colour", "object_top_colour": "object top colour",
+    "background_colour": "background colour", "top_colour": "upper background colour",
+    "bottom_colour": "lower background colour",
+}
+ROOM_CLAIM_PROPERTIES = {"top_colour": "wall colour", "bottom_colour": "floor colour"}
+# phrase -> change word; phrases not listed: "from A to B" read off "... from A to B", else "changes"
+CLAIM_CHANGES: dict[str, str] = {
+    "moves from left to right": "left_to_right", "moves from right to left": "right_to_left",
+    "moves upward": "up", "moves downward": "down", "gets bigger": "bigger", "gets smaller": "smaller",
+    "rotates clockwise": "clockwise", "rotates counterclockwise": "counterclockwise",
+    "appears": "appears", "disappears": "disappears", "becomes more distinct": "appears", "fades": "disappears",
+    "gets brighter": "lighter", "gets darker": "darker", "gets lighter": "lighter",
+    "gets more colourful": "more_saturated", "gets less colourful": "less_saturated",
+    VIEW_WORDS[0]: "right_to_left", VIEW_WORDS[1]: "left_to_right",
+}
+
+
+def change_claim(change: Change) -> Claim:
+    """The claim a named change makes: its property (CLAIM_PROPERTIES; the wall and the floor
+    in a room) and its change word (CLAIM_CHANGES; "from a square to a heart" -> "from square
+    to heart"; "back and forth" changes are "back_and_forth"; else "changes")."""
+    prop = CLAIM_PROPERTIES[change.quantity]
+    if change.subject in ("the wall", "the floor"):
+        prop = ROOM_CLAIM_PROPERTIES.get(change.quantity, prop)
+    phrase = change.phrase
+    if phrase in CLAIM_CHANGES:
+        return Claim(prop, CLAIM_CHANGES[phrase])
+    if "back and forth" in phrase or "and back" in phrase or "up and down" in phrase or "reappears" in phrase:
+        return Claim(prop, "back_and_forth")
+    if " from " in phrase:
+        states = phrase.split(" from ", 1)[1].replace(" and then to ", " to ")
+        words = [w for w in states.split() if w not in ("a", "an")]
+        return Claim(prop, "from " + " ".join(words))
+    return Claim(prop, "changes")
 
 
 def _is_coloured(batch: FrameMeasurements) -> bool:

@@ -26,6 +26,11 @@ Steps (`named_factors`):
    change"). A steadiness word negates noun-like matches next to it on either side, across
    the same fillers ("its size and shape remain constant", "at the same size"). A direction such as "left" is never
    negated by a steadiness word that follows it: "moves left and its size stays the same".
+3b. Location words alone are not motion: a posX / posY match by a word of place only
+   (LOCATION_ONLY: left, right, top, bottom, upper, lower half...) counts when its sentence
+   also holds a cue of motion or position (MOTION_CUES: moves, slides, toward, position,
+   placement, rises...). "The image changes slightly at the bottom" and "in the upper left"
+   name nothing; "the object drifts to the bottom" names posY.
 4. Shape is also named when two different shape nouns appear ("from a square to a heart",
    "from a cube to a sphere") or a shape noun follows a word of transformation ("turns into a
    heart", "becomes an ellipse"). A single shape noun is how an explanation refers to the
@@ -50,7 +55,8 @@ from dataclasses import dataclass
 from tools.errors import UserError
 
 FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
-    "shape": ("shape", "shapes", "reshap*", "morph*", "transform*", "rounder", "pointier", "squarer"),
+    "shape": ("shape", "shapes", "reshap*", "morph*", "transform*", "rounder", "pointier", "squarer",
+              "form", "forms", "kind|type of solid|solids|object|shape"),
     "scale": (
         "size*",
         "resiz*",
@@ -74,6 +80,7 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
         "zoom*",
         "tiny",
         "huge",
+        "how big|large|small",
         "small to large|big",
         "large|big to small",
     ),
@@ -94,6 +101,8 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
         "anticlockwise",
         "counter|anti clockwise",
         "upside down",
+        "orbit*",
+        "viewpoint*",
     ),
     "posX": (
         "horizontal*",
@@ -128,10 +137,20 @@ FACTOR_VOCABULARY: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Step 3b: vocabulary phrases that say where, not that something moves, and the cues that make
+# them motion (a verb of motion, a word of direction or position).
+LOCATION_ONLY = frozenset({"left", "right", "leftmost", "rightmost", "top", "bottom", "upper", "diagonal*",
+                           "lower half|part|edge|side|region|area|portion|corner|left|right"})
+MOTION_CUES = ("mov*|shift*|slid*|travel*|drift*|push*|pull*|toward*|towards|translat*|displac*|position*"
+               "|placement|location*|locat*|glid*|head*|goes|go|went|across|rise*|rising|rose|sink*|sank|climb*"
+               "|fall*|fell|drop*|lift*|rais*|descend*|ascend*|wander*|migrat*|swing*|swept|sweep*|pass*"
+               "|horizontal*|vertical*|leftward*|rightward*|upward*|downward*|sideways|ends|end|ending")
+
 _STEADY_NOUNS = "change*|difference*|effect*|shift*|variation*|step*|amount|impact|influence"
 FACTOR_EXCLUSIONS: dict[str, tuple[str, ...]] = {
     "shape": (
-        "the|a|this|that shape mov*|shift*|slid*|travel*|drift*|get*|grow*|shrink*|rotat*|turn*|spin*|tilt*|go*",
+        "the|a|this|that shape mov*|shift*|slid*|travel*|drift*|get*|grow*|shrink*|rotat*|turn*|spin*|tilt*|go*|ris*"
+        "|rose|sink*|sank|fall*|fell|climb*|descend*|ascend*|drop*|is|appear*|disappear*",
         "the|a|this|that shape is located|positioned|placed",
     ),
     "scale": (
@@ -178,9 +197,10 @@ _DETERMINERS = {"a", "an", "the", "more", "rather"}
 
 # Step 5. A subject noun spec -> the hue factor it names; colour cues; what joins or hides subjects.
 HUE_SUBJECTS: dict[str, str] = {
-    "floor|floors|ground": "floor_hue",
-    "wall|walls": "wall_hue",
-    "object|objects|object's|shape|cube*|cylinder*|sphere*|capsule*|ball|balls|block|blocks|sprite|sprite's":
+    "floor|floors|floor's|ground": "floor_hue",
+    "wall|walls|wall's": "wall_hue",
+    "object|objects|object's|shape|cube*|cylinder*|sphere*|capsule*|ball|balls|block|blocks|sprite|sprite's"
+    "|solid|solids|solid's":
         "object_hue",
 }
 COLOUR_WORDS = ("red|orange|yellow|green|cyan|blue|purple|pink|magenta|violet|teal|turquoise|brown|lime|indigo"
@@ -258,15 +278,31 @@ def _find(tokens: list[str], phrase: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _sentence_has_motion(tokens: list[str], position: int) -> bool:
+    """Whether the sentence around tokens[position] holds a MOTION_CUES word (step 3b)."""
+    cues = _compile(MOTION_CUES)[0]
+    start = position
+    while start > 0 and tokens[start - 1] not in _SENTENCE_END:
+        start -= 1
+    end = position
+    while end < len(tokens) and tokens[end] not in _SENTENCE_END:
+        end += 1
+    return any(_token_matches(token, cues) for token in tokens[start:end])
+
+
 def _matches(tokens: list[str]) -> list[_Match]:
-    """Vocabulary matches minus those overlapping the factor's exclusions (steps 1-2)."""
+    """Vocabulary matches minus those overlapping the factor's exclusions (steps 1-2) and
+    location words without motion (step 3b)."""
     found = []
     for factor, phrases in FACTOR_VOCABULARY.items():
         excluded = [span for phrase in FACTOR_EXCLUSIONS.get(factor, ()) for span in _find(tokens, phrase)]
         for phrase in phrases:
             for start, end in _find(tokens, phrase):
-                if not any(start < ex_end and ex_start < end for ex_start, ex_end in excluded):
-                    found.append(_Match(factor, start, end))
+                if any(start < ex_end and ex_start < end for ex_start, ex_end in excluded):
+                    continue
+                if phrase in LOCATION_ONLY and not _sentence_has_motion(tokens, start):
+                    continue
+                found.append(_Match(factor, start, end))
     return found
 
 

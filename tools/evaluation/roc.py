@@ -16,6 +16,11 @@ Threshold selection (`select_threshold`), over cuts 1..m:
   "positive" (the criterion of LatentExplainer, Zhu et al. 2024, for its threshold 0.2617).
 - "youden": maximise Youden's J = TPR - FPR (Youden 1950), the ROC point farthest above the
   chance diagonal.
+- "bounded-fpr": maximise TPR among the cuts with FPR <= MAX_FALSE_ACCEPTS (a Neyman-Pearson
+  criterion: the false-accept rate is the constraint, as the product promises "no clear
+  explanation" rather than a wrong one); when no cut meets the bound, the cut with the lowest
+  FPR. Max-Jaccard weighs a false accept like a missed explanation and, on models with many
+  entangled latents, buys recall with false accepts.
 Ties are broken by the widest gap s_c - s_{c+1} (the most room on both sides). The threshold
 returned is the midpoint (s_c + s_{c+1}) / 2, so that scores near the cut on either side keep
 their side; at the last cut it is s_m itself.
@@ -32,7 +37,9 @@ import numpy as np
 
 from tools.errors import UserError
 
-METHODS: tuple[str, ...] = ("max-jaccard", "youden")
+METHODS: tuple[str, ...] = ("max-jaccard", "youden", "bounded-fpr")
+MAX_FALSE_ACCEPTS = 0.05
+"""The false-accept rate "bounded-fpr" allows (the target of issue 15)."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,12 @@ def select_threshold(scores: Sequence[float], labels: Sequence[bool], method: st
     fn = positives - tp
     if method == "max-jaccard":
         criterion = tp / (tp + fp + fn)
-    else:
+    elif method == "youden":
         criterion = tp / positives - fp / negatives
+    else:
+        fpr = fp / negatives
+        within = fpr <= MAX_FALSE_ACCEPTS + 1e-12
+        criterion = np.where(within, tp / positives, -fpr) if within.any() else -fpr
     gaps = np.append(distinct[:-1] - distinct[1:], 0.0)
     best = max(range(distinct.size), key=lambda c: (round(float(criterion[c]), 12), gaps[c]))
     threshold = (distinct[best] + distinct[best + 1]) / 2 if best + 1 < distinct.size else distinct[best]

@@ -15,8 +15,15 @@ Steps (`evaluate_results`):
 3. Named factors: tools.evaluation.factor_naming.named_factors of the explanation (vocabulary per factor,
    negations and steadiness handled there); an entry without an explanation names nothing.
    named? = the explanation names at least one true factor.
-4. factor_accuracy = (active entries with status "explained" and named?) / (active entries);
-   NaN without active entries.
+4. Lenient and strict factor accuracy, over active entries (NaN without any):
+   factor_accuracy (lenient, the old figure) = (explained and named?) / active;
+   strict_factor_accuracy = (explained, named? and no false factor named: named is a subset
+   of the truth) / active. An explanation naming four factors is no longer right for any one
+   of them.
+   factor_precision = sum |named & truth| / sum |named| over explained entries (an explained
+   inactive or uninformative latent names only false factors); factor_recall =
+   sum |named & truth| / sum |truth| over active entries (an active latent left unclear names
+   none of its factors). Both micro-averaged, NaN when the denominator is 0.
 5. Gating quality over all entries, against "active":
    gating_auc = ROC AUC of the recorded certainty (tools/evaluation/roc.py; NaN with one class only);
    gating_f1 = 2 TP / (2 TP + FP + FN) and gating_jaccard = TP / (TP + FP + FN) of
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import UserError
@@ -48,7 +55,8 @@ class LatentScore:
     UNINFORMATIVE (module docstring, step 2). active: truth is not empty. explanation: the
     accepted explanation or None. named: the factors the explanation names, sorted.
     named_true: it names at least one true factor. certainty: the recorded certainty.
-    status: explained | unclear | failed."""
+    status: explained | unclear | failed. named_false: the named factors that are not true.
+    strict_correct: active, explained, a true factor named and no false one."""
 
     latent: str
     indices: list[int]
@@ -60,12 +68,16 @@ class LatentScore:
     named_true: bool
     certainty: float
     status: str
+    named_false: list[str] = field(default_factory=list)
+    strict_correct: bool = False
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """rows: one per results entry, in results order. factor_accuracy, gating_auc, gating_f1,
-    gating_jaccard: module docstring, steps 4-5 (each in [0, 1] or NaN). n_active,
+    """rows: one per results entry, in results order. factor_accuracy (lenient),
+    strict_factor_accuracy, factor_precision, factor_recall, gating_auc, gating_f1,
+    gating_jaccard: module docstring, steps 4-5 (each in [0, 1] or NaN). threshold_source:
+    where the run's threshold came from (settings.threshold_source; None when not recorded). n_active,
     n_explained: counts over rows. threshold: the certainty threshold the run used (None when
     the results do not say)."""
 
@@ -77,6 +89,10 @@ class Evaluation:
     n_active: int
     n_explained: int
     threshold: float | None
+    strict_factor_accuracy: float = math.nan
+    factor_precision: float = math.nan
+    factor_recall: float = math.nan
+    threshold_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; NaN becomes None."""
@@ -130,6 +146,8 @@ def score_entry(entry: Mapping[str, Any], truth: GroundTruth) -> LatentScore:
     factors, label = entry_truth(indices, truth)
     explanation = entry.get("explanation")
     named = sorted(named_factors(explanation)) if explanation else []
+    named_false = [name for name in named if name not in factors]
+    named_true = bool(set(named) & set(factors))
     return LatentScore(
         latent=latent_id,
         indices=indices,
@@ -138,9 +156,11 @@ def score_entry(entry: Mapping[str, Any], truth: GroundTruth) -> LatentScore:
         active=bool(factors),
         explanation=explanation,
         named=named,
-        named_true=bool(set(named) & set(factors)),
+        named_true=named_true,
         certainty=certainty,
         status=status,
+        named_false=named_false,
+        strict_correct=bool(factors) and status == "explained" and named_true and not named_false,
     )
 
 
@@ -167,6 +187,11 @@ def evaluate_results(results: Mapping[str, Any], truth: GroundTruth) -> Evaluati
     fp = sum(b and not a for a, b in zip(active, accepted, strict=True))
     fn = sum(a and not b for a, b in zip(active, accepted, strict=True))
     correct = sum(row.active and row.status == "explained" and row.named_true for row in rows)
+    explained = [row for row in rows if row.status == "explained"]
+    hits = sum(len(set(row.named) & set(row.truth)) for row in explained)
+    recall_hits = sum(len(set(row.named) & set(row.truth)) for row in rows if row.active and row.status == "explained")
+    settings = results.get("settings") or {}
+    source = settings.get("threshold_source")
     return Evaluation(
         rows=rows,
         factor_accuracy=_ratio(correct, sum(active)),
@@ -176,4 +201,8 @@ def evaluate_results(results: Mapping[str, Any], truth: GroundTruth) -> Evaluati
         n_active=sum(active),
         n_explained=sum(accepted),
         threshold=_threshold(results),
+        strict_factor_accuracy=_ratio(sum(row.strict_correct for row in rows), sum(active)),
+        factor_precision=_ratio(hits, sum(len(row.named) for row in explained)),
+        factor_recall=_ratio(recall_hits, sum(len(row.truth) for row in rows if row.active)),
+        threshold_source=str(source) if source is not None else None,
     )

@@ -118,3 +118,16 @@ def test_plot_draws_the_curve_where_it_lies(tmp_path):
     with Image.open(chance) as image:
         assert _pixel(image, 0.5, 0.5) == CURVE_COLOUR  # along the diagonal
         assert _pixel(image, 0.5, 1.0) != CURVE_COLOUR
+
+
+def test_bounded_fpr_keeps_false_accepts_under_five_percent():
+    """Twenty negatives, one of them at 0.8 (5% may pass), six positives at 0.6 that max-Jaccard
+    buys with two more false accepts at 0.6."""
+    scores = [1.0] * 10 + [0.6] * 6 + [0.8] + [0.6] * 2 + [0.0] * 17
+    labels = [True] * 16 + [False] * 20
+    bounded = select_threshold(scores, labels, "bounded-fpr")
+    assert bounded.threshold == pytest.approx(0.7) and bounded.fpr <= 0.05 and bounded.tpr == pytest.approx(10 / 16)
+    jaccard = select_threshold(scores, labels, "max-jaccard")
+    assert jaccard.threshold == pytest.approx(0.3) and jaccard.fpr == pytest.approx(3 / 20)
+    strict = select_threshold(scores + [0.8], labels + [False], "bounded-fpr")  # two of 21 at 0.8: 9.5% > 5%
+    assert strict.threshold == pytest.approx(0.9) and strict.fpr == 0.0
