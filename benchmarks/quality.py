@@ -271,9 +271,9 @@ def write_block(path: Path, block: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agent.commands.eval import DEFAULT_LABELLED_IMAGES, evaluate_model, labelled_checkpoint
     from agent.commands.explain import add_settings_arguments, settings_from_args
     from agent.errors import UserError
+    from agent.evaluation import DEFAULT_LABELLED_IMAGES, evaluate_model, labelled_checkpoint
     from agent.nodes.run_setup import new_run_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -36,9 +36,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.commands.eval import DEFAULT_LABELLED_IMAGES
 from agent.commands.explain import add_settings_arguments
 from agent.errors import UserError
+from agent.evaluation import DEFAULT_LABELLED_IMAGES
 
 OPEN_GATE = -1.0
 DEFAULT_OUT = Path("calibration.json")
@@ -95,11 +95,12 @@ def open_gate_run(model_ref: str, settings: Settings, runs_dir: Path, quiet: boo
     (results.json as a dict, the run folder)."""
     from agent.nodes.reporter import RESULTS_FILE
     from agent.nodes.run_setup import new_run_dir
-    from agent.run import RunRequest, run_explain
+    from agent.request import resolve_request
+    from agent.run import run_explain
 
     out = new_run_dir(None, model_ref, root=runs_dir)
-    run_dir = run_explain(RunRequest(model_ref=model_ref, bias_formula=None, settings=replace(settings, threshold=OPEN_GATE),
-                                     out=out, progress="quiet" if quiet else "lines"))
+    run_dir = run_explain(resolve_request(model_ref, None, replace(settings, threshold=OPEN_GATE), out=out,
+                                          progress="quiet" if quiet else "lines"))
     return json.loads((run_dir / RESULTS_FILE).read_text()), run_dir
 
 
@@ -111,7 +112,7 @@ def raw_certainties(
     runs_dir, and the run's backend names. A latent whose run failed (a sandbox error or
     timeout: no samples) is left out: it says nothing about the gate. model_ref HARD_NEGATIVES: the hard-negative model
     with its truth by construction."""
-    from agent.commands.eval import measure_truth
+    from agent.evaluation import measure_truth
     from tools.evaluation.scoring import evaluate_results
     from tools.models.references import parse_model_ref
 
@@ -160,8 +161,8 @@ def _interval(cv: dict, key: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.commands.eval import labelled_checkpoint
     from agent.commands.explain import settings_from_args
+    from agent.evaluation import labelled_checkpoint
     from tools.certainty.calibration import save_calibration
     from tools.certainty.measures import MEASURES, measure_id
     from tools.evaluation.roc import operating_point, roc_curve, write_roc_png

@@ -89,8 +89,7 @@ def score_run(run_dir: Path, ref: str, settings: Any, n_images: int, label_seed:
     """Score a finished run against the labels of the data its model was trained on: the
     steps 2, 4 and 5 of `latent-explainer eval` (ground truth, factor accuracy, MIG, gating),
     written to the run folder's evaluation.json; returns the evaluation."""
-    # TODO(lead): these live in the CLI module until the eval pipeline moves to a library module.
-    from agent.commands.eval import evaluate_run, measure_disentanglement, measure_truth
+    from agent.evaluation import evaluate_run, measure_disentanglement, measure_truth
 
     measured = measure_truth(ref, n_images, label_seed, settings.device, anchors, settings.traversal_range)
     return evaluate_run(run_dir, measured.truth, ref, measure_disentanglement(measured))
