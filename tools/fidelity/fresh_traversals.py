@@ -37,7 +37,14 @@ def render_fresh_traversals(model_ref: str, device: str, plans: list[dict], seed
     plans whose file exists are skipped. Returns the paths (relative to run_dir), in plan order."""
     import torch
 
-    from tools.traversal.perturbation import decode_in_batches, direction_for, load_model, make_anchors, save_traversal, traverse
+    from tools.traversal.perturbation import (
+        decode_in_batches,
+        direction_for,
+        load_model,
+        make_anchors,
+        save_traversal,
+        traverse,
+    )
 
     model = None
     paths = []
