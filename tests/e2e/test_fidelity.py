@@ -13,7 +13,7 @@ FAST = ["--n-samples", "3", "--frames", "5", "--max-attempts", "1", "--quiet"]
 
 
 @pytest.mark.slow
-def test_results_carry_fidelity_on_fresh_anchors(tmp_path):
+def test_results_carry_fidelity_on_fresh_anchors(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["explain", "--model", f"{FIXTURE}:build", "--out", str(out), "--fidelity-trials", "6", *FAST]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -30,7 +30,11 @@ def test_results_carry_fidelity_on_fresh_anchors(tmp_path):
         assert set(fidelity["distractor_ids"]) == {"z0", "z1", "z2"} - {latent}
     assert len(list((out / "fidelity").glob("*.npz"))) == 3  # each latent decoded once, shared as distractor
     html = (out / "report.html").read_text()
-    assert "fidelity" in html.lower()
+    assert "Fidelity: detection, direction" in html and "offline-measurements" in html
+    capsys.readouterr()
+    assert main(["trace", str(out), "--latent", "z0"]) == 0
+    printed = capsys.readouterr().out
+    assert "fidelity detection 1.0" in printed and "fidelity (offline-measurements, 6 trials on fresh anchors" in printed
 
 
 @pytest.mark.slow
