@@ -63,8 +63,9 @@ def fidelity_of(state: LatentState, settings: Settings, claims: list[dict]) -> t
     record = simulate_fidelity(claims, read_traversals(frames[0]), [read_traversals(frames[1 + i]) for i in chosen],
                                settings.fidelity_trials, seed=seed)
     record["distractor_ids"] = [others[i]["id"] for i in chosen]
+    record["traversals"] = [paths[0], *(paths[1 + i] for i in chosen)]
     record["seed"] = seed
-    event = {"node": "fidelity", "attempt": state["attempt"], "claims": claims, "traversals": paths, **record}
+    event = {"node": "fidelity", "attempt": state["attempt"], "claims": claims, **record, "traversals": paths}
     return record, event
 
 

@@ -20,11 +20,15 @@ colour; shape -> the form vector. Its change words carry a sign (SIGNS).
 - A directed claim ("size", "bigger") scores a candidate by the quantity's net change over
   the traversal (least-squares slope x length), signed, in just-noticeable differences (the
   describer's JND); a pair of frames by the signed difference.
-- "from A to B" (a colour or a shape) scores a frame +1 when it is named B, -1 when named A;
-  a candidate by that score's rise from its first to its last frame plus its change's size.
-- Any other change of a known property ("changes", "back_and_forth") scores a candidate by
-  the size of the change (its span, in JND) and cannot order two frames.
-A candidate's score is the sum over the claims; the highest wins. Claims of properties with
+- "from A to B" (or "from A to B to C"; a colour or a shape) places a frame named A at -1, B
+  at +1 (C beyond; states between evenly); a candidate scores that place's rise from its
+  first to its last frame plus its change's size; two frames are ordered by their places.
+- "back_and_forth" scores a candidate by the part of the change that returns (span less net
+  change); any other change of a known property ("changes") by the size of the change (its
+  span, in JND). Neither can order two frames.
+A candidate's score is the sum over the claims, less UNCLAIMED_WEIGHT x the net change of each
+of position, size it does not claim (an explanation also says what does not move); the highest
+wins. Claims of properties with
 no reading (free text) are ignored; with none left the simulator abstains and a seeded coin
 decides, so an unreadable explanation scores chance, not zero.
 """
@@ -69,6 +73,11 @@ SIGNS: dict[str, int] = {
 }
 """Change word -> sign of the measured quantity's change (position_y grows downward; angles
 grow counterclockwise)."""
+UNCLAIMED_WEIGHT = 0.5
+UNCLAIMED: dict[str, float] = {"position_x": 0.04, "position_y": 0.04, "size": 0.15}
+"""Detection also counts what the explanation leaves out: a candidate loses UNCLAIMED_WEIGHT x
+the net change (in JND) of each of these quantities the claims do not name, so "it moves up"
+prefers a traversal that moves up and nothing else over one that also slides sideways."""
 _VECTORS = ("form", "object_colour", "object_top_colour", "background_colour", "top_colour", "bottom_colour")
 
 
@@ -118,13 +127,13 @@ def readings_of(batch: FrameMeasurements, t: int, k: int) -> Readings:
     return Readings(values=values, names=names, period=period)
 
 
-def _from_to(change: str) -> tuple[str, str] | None:
-    """"from red to green" -> ("red", "green"); "to green" -> ("", "green"); else None."""
+def _states(change: str) -> list[str] | None:
+    """"from red to green" -> ["red", "green"]; "from heart to circle to ellipse" -> all three, in
+    order; "to green" -> ["", "green"] (start unnamed); else None."""
     if change.startswith("from ") and " to " in change:
-        start, end = change[5:].rsplit(" to ", 1)
-        return start.strip(), end.strip()
+        return [part.strip() for part in change[5:].split(" to ")]
     if change.startswith("to "):
-        return "", change[3:].strip()
+        return ["", change[3:].strip()]
     return None
 
 
@@ -159,7 +168,8 @@ class MeasuredSimulator:
 
     name = SIMULATOR
 
-    def __init__(self, claims: Sequence[Claim | dict]):
+    def __init__(self, claims: Sequence[Claim | dict], unclaimed_weight: float = UNCLAIMED_WEIGHT):
+        self.unclaimed_weight = unclaimed_weight
         parsed = [c if isinstance(c, Claim) else Claim.from_dict(c) for c in claims]
         self.claims = [c for c in parsed if c.property in PROPERTY_READINGS]
 
@@ -169,7 +179,7 @@ class MeasuredSimulator:
 
     @property
     def can_order(self) -> bool:
-        return any(c.change in SIGNS or _from_to(c.change) for c in self.claims)
+        return any(c.change in SIGNS or _states(c.change) for c in self.claims)
 
     def traversal_score(self, readings: Readings, t: int) -> float:
         """How well traversal t of readings matches the claims (higher: better)."""
@@ -185,12 +195,20 @@ class MeasuredSimulator:
                 continue
             if quantity == "form":
                 sequence = sequence / FORM_SCALE  # scaled form distance, as form_distance
+            if claim.change == "back_and_forth" and sequence.ndim == 1:  # goes and comes back: span less net
+                total += (_span(sequence) - abs(_net(sequence))) / jnd
+                continue
             total += _span(sequence) / jnd
-            states = _from_to(claim.change)
+            states = _states(claim.change)
             if states is not None:
                 named = self._state_scores(readings.names.get(quantity), t, states)
                 if named is not None:
-                    total += float(named[-1] - named[0])
+                    total += float(np.nan_to_num(named[-1]) - np.nan_to_num(named[0]))
+        if self.unclaimed_weight:
+            claimed = {PROPERTY_READINGS[c.property][0] for c in self.claims}
+            for quantity, jnd in UNCLAIMED.items():
+                if quantity not in claimed:
+                    total -= self.unclaimed_weight * abs(_net(readings.values[quantity][t])) / jnd
         return total
 
     def order_score(self, readings: Readings, t: int, i: int, j: int) -> float | None:
@@ -212,21 +230,21 @@ class MeasuredSimulator:
                     total += sign * float(difference) / jnd
                     used = True
                 continue
-            states = _from_to(claim.change)
+            states = _states(claim.change)
             named = self._state_scores(readings.names.get(quantity), t, states) if states else None
-            if named is not None:
+            if named is not None and np.isfinite(named[[i, j]]).all():
                 total += float(named[j] - named[i])
                 used = True
         return total if used and total != 0 else None
 
     @staticmethod
-    def _state_scores(names: np.ndarray | None, t: int, states: tuple[str, str]) -> np.ndarray | None:
-        """Per frame of traversal t: +1 named the end state, -1 the start state, else 0."""
+    def _state_scores(names: np.ndarray | None, t: int, states: list[str]) -> np.ndarray | None:
+        """Per frame of traversal t: where its name lies along the claimed states, from -1 (the
+        first) to +1 (the last); NaN for a name the claim does not list."""
         if names is None:
             return None
-        start, end = states
-        row = names[t]
-        return np.array([1.0 if n == end else -1.0 if start and n == start else 0.0 for n in row])
+        places = {name: -1.0 + 2.0 * i / (len(states) - 1) for i, name in enumerate(states) if name}
+        return np.array([places.get(name, np.nan) for name in names[t]], dtype=np.float64)
 
 
 def detection_trials(simulator: MeasuredSimulator, target: Readings, distractors: Sequence[Readings],
