@@ -111,7 +111,8 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         if row.active and row.status == "explained" and row.explanation:
             text = text_scores(row.explanation, reference_explanations(row.truth, truth.dataset))
             scored.append(text)
-        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups")})
+        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups"),
+                                "fidelity": entry.get("fidelity")})
     certainties, active = [r.certainty for r in evaluation.rows], [r.active for r in evaluation.rows]
     curve = roc_curve(certainties, active)
     marked = operating_point(certainties, active, evaluation.threshold) if evaluation.threshold is not None else None
@@ -136,6 +137,7 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         "gating_jaccard": evaluation.gating_jaccard,
         **disentanglement,
         "text": mean_text_scores(scored),
+        "fidelity": fidelity_by_truth(rows),
         "roc": {"fpr": curve.fpr, "tpr": curve.tpr, "thresholds": curve.thresholds},
         "latents": rows,
         "files": {"roc": ROC_FILE, "evaluation": EVALUATION_FILE},
@@ -147,6 +149,21 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         {"label": "Evaluation against the labels (JSON)", "path": EVALUATION_FILE},
     ])
     return summary
+
+
+def fidelity_by_truth(rows: list[dict]) -> dict:
+    """Mean fidelity (detection, direction) of the explained latents whose explanation names a
+    true factor ("named_true": the lenient reading) and of the other explained ones ("rest"):
+    {group: {n, detection, direction}}, None means where a group has no scored latent."""
+    groups: dict[str, list[dict]] = {"named_true": [], "rest": []}
+    for row in rows:
+        fidelity = row.get("fidelity")
+        if row.get("status") == "explained" and isinstance(fidelity, dict):
+            groups["named_true" if row.get("active") and row.get("named_true") else "rest"].append(fidelity)
+    def mean(records: list[dict], key: str) -> float | None:
+        return round(sum(r[key] for r in records) / len(records), 4) if records else None
+    return {name: {"n": len(records), "detection": mean(records, "detection"), "direction": mean(records, "direction")}
+            for name, records in groups.items()}
 
 
 def _certainty_measure(results: dict) -> str:
@@ -221,6 +238,16 @@ def _percent(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _fidelity_words(fidelity: dict) -> str:
+    """"naming a true factor (n=4): detection 0.9, direction 1.0; the rest (n=0): n/a"."""
+    def part(label: str, group: dict | None) -> str:
+        group = group or {"n": 0}
+        if not group.get("n"):
+            return f"{label} (n=0): n/a"
+        return f"{label} (n={group['n']}): detection {_number(group['detection'])}, direction {_number(group['direction'])}"
+    return part("naming a true factor", fidelity.get("named_true")) + "; " + part("the rest", fidelity.get("rest"))
+
+
 def format_report(summary: dict, width: int = 70) -> str:
     """The per-latent table (latent, truth, status, certainty, named?, explanation) and the
     summary lines, as text; the first two columns widen to their longest entry."""
@@ -256,6 +283,7 @@ def format_report(summary: dict, width: int = 70) -> str:
         f"({_sample_words(summary['ground_truth'])})",
         f"text (n={text['n']})       BLEU-4 {_number(text['bleu4'])}, ROUGE-L {_number(text['rouge_l'])}, "
         f"METEOR {_number(text['meteor'])} (exact+stem), embedding {_number(text['embedding'])}",
+        "fidelity         " + _fidelity_words(summary.get("fidelity") or {}),
         f"files            {Path(summary['run_dir']) / ROC_FILE}, {EVALUATION_FILE}, report.html",
     ]
     return "\n".join(lines)
