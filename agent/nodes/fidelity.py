@@ -17,6 +17,7 @@ verifier's refuse_explanation), else "unclear".
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,22 +47,40 @@ def _render(job: dict, settings: Settings, plans: list[dict], seed: int) -> list
     return paths
 
 
+@functools.lru_cache(maxsize=64)
+def _readings(path: str, stamp: float):
+    """The measured Readings of one fresh traversal file (measured once per run: a file is
+    shared by every latent that takes it as a distractor); stamp: its mtime, so a rewritten
+    file is measured again."""
+    from tools.fidelity.simulator import read_traversals
+    from tools.traversal.check import load_traversal
+
+    return read_traversals(load_traversal(path).frames.astype(np.float32))
+
+
+def _pixel_change(readings_path: str) -> float:
+    """Mean over anchors of the largest mean |pixel change| from the first frame."""
+    from tools.traversal.check import load_traversal
+
+    frames = load_traversal(readings_path).frames.astype(np.float32)
+    return float(np.abs(frames - frames[:, :1]).mean(axis=(2, 3, 4)).max(axis=1).mean())
+
+
 def fidelity_of(state: LatentState, settings: Settings, claims: list[dict]) -> tuple[dict, dict]:
     """The fidelity record of the accepted claims, and the trace event."""
     from tools.fidelity.fresh_traversals import fresh_seed
-    from tools.fidelity.simulator import read_traversals, simulate_fidelity
-    from tools.traversal.check import load_traversal
+    from tools.fidelity.simulator import simulate_fidelity
 
     job = state["job"]
     own = job["plan"] | {"values": state["values"]}
     others = [plan for plan in job.get("peer_plans", []) if plan["id"] != own["id"]]
     seed = fresh_seed(state["seed"])
     paths = _render(job, settings, [own, *others], seed)
-    frames = [load_traversal(Path(job["run_dir"]) / path).frames.astype(np.float32) for path in paths]
-    change = [float(np.abs(f - f[:, :1]).mean(axis=(2, 3, 4)).max(axis=1).mean()) for f in frames[1:]]
+    files = [str(Path(job["run_dir"]) / path) for path in paths]
+    change = [_pixel_change(f) for f in files[1:]]
     chosen = sorted(np.argsort(change)[::-1][:DISTRACTORS].tolist())
-    record = simulate_fidelity(claims, read_traversals(frames[0]), [read_traversals(frames[1 + i]) for i in chosen],
-                               settings.fidelity_trials, seed=seed)
+    target, *distractors = (_readings(f, Path(f).stat().st_mtime) for f in [files[0], *(files[1 + i] for i in chosen)])
+    record = simulate_fidelity(claims, target, distractors, settings.fidelity_trials, seed=seed)
     record["distractor_ids"] = [others[i]["id"] for i in chosen]
     record["traversals"] = [paths[0], *(paths[1 + i] for i in chosen)]
     record["seed"] = seed
