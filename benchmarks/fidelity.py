@@ -1,6 +1,6 @@
 """Fidelity benchmark: true, swapped and flipped explanations on fresh traversals.
 
-    python benchmarks/fidelity.py [--model builtin:dsprites-btcvae] [--trials 32] [--out DIR]
+    python benchmarks/fidelity.py [--model builtin:dsprites-btcvae] [--trials 32] [--out DIR] [--threshold T]
 
 Runs `latent-explainer explain` offline (the agent's own fidelity step, --fidelity-trials N),
 then rescores, on the same fresh traversals the run rendered (tools/fidelity/fresh_traversals.py,
@@ -36,11 +36,14 @@ def main() -> int:
     parser.add_argument("--model", default="builtin:dsprites-btcvae")
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--threshold", default=None,
+                        help="explain's --threshold (0 accepts every explanation: to score hard negatives)")
     parser.add_argument("--reuse", action="store_true", help="rescore the run already in --out (no new explain)")
     parser.add_argument("--unclaimed-weight", type=float, default=None, help="the simulator's UNCLAIMED_WEIGHT")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="fidelity-bench-")) / "run"
     run = ["explain", "--model", args.model, "--out", str(out), "--fidelity-trials", str(args.trials), "--quiet"]
+    run += ["--threshold", args.threshold] if args.threshold is not None else []
     if not args.reuse and cli(run) != 0:
         return 1
     if args.unclaimed_weight is not None:
