@@ -89,7 +89,8 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         if row.active and row.status == "explained" and row.explanation:
             text = text_scores(row.explanation, reference_explanations(row.truth, truth.dataset))
             scored.append(text)
-        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups")})
+        rows.append(row_dict | {"text": text.to_dict() if text else None, "groups": entry.get("groups"),
+                                "fidelity": entry.get("fidelity")})
     certainties, active = [r.certainty for r in evaluation.rows], [r.active for r in evaluation.rows]
     curve = roc_curve(certainties, active)
     marked = operating_point(certainties, active, evaluation.threshold) if evaluation.threshold is not None else None
@@ -114,6 +115,7 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         "gating_jaccard": evaluation.gating_jaccard,
         **disentanglement,
         "text": mean_text_scores(scored),
+        "fidelity": fidelity_by_truth(rows),
         "roc": {"fpr": curve.fpr, "tpr": curve.tpr, "thresholds": curve.thresholds},
         "latents": rows,
         "files": {"roc": ROC_FILE, "evaluation": EVALUATION_FILE},
@@ -125,6 +127,23 @@ def evaluate_run(run_dir: Path, truth: GroundTruth, model_ref: str, disentanglem
         {"label": "Evaluation against the labels (JSON)", "path": EVALUATION_FILE},
     ])
     return summary
+
+
+def fidelity_by_truth(rows: list[dict]) -> dict:
+    """Mean fidelity (detection, direction) of the explained latents whose explanation names a
+    true factor ("named_true": the lenient reading) and of the other explained ones ("rest"):
+    {group: {n, detection, direction}}; None where a group has no scored latent."""
+    groups: dict[str, list[dict]] = {"named_true": [], "rest": []}
+    for row in rows:
+        fidelity = row.get("fidelity")
+        if row.get("status") == "explained" and isinstance(fidelity, dict):
+            groups["named_true" if row.get("active") and row.get("named_true") else "rest"].append(fidelity)
+
+    def mean(records: list[dict], key: str) -> float | None:
+        return round(sum(r[key] for r in records) / len(records), 4) if records else None
+
+    return {name: {"n": len(records), "detection": mean(records, "detection"), "direction": mean(records, "direction")}
+            for name, records in groups.items()}
 
 
 def _certainty_measure(results: dict) -> str:

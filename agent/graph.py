@@ -3,6 +3,7 @@
     prepare_run -> plan_traversals --Send per plan--> explain_latent --> write_report_files
     explain_latent = coder -> sandbox -> vision -> verifier -(loop back)-> coder
                                      \\-(sandbox failed)-> verifier
+                     verifier -(accepted)-> score_fidelity -(refused: new anchors)-> coder
 
 The run context is agent.settings.Settings (LangGraph's context_schema): pass it as
 `graph.invoke({"model_ref": "builtin:dsprites-btcvae"}, context={"n_samples": 3})`; without one
@@ -16,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from agent.nodes.coder import write_perturbation_code
+from agent.nodes.fidelity import route_after_fidelity, score_fidelity
 from agent.nodes.planner import plan_traversals
 from agent.nodes.reporter import write_report_files
 from agent.nodes.run_setup import prepare_run
@@ -39,7 +41,8 @@ def fan_out_plans(state: RunState) -> list[Send]:
     for plan in state["plans"]:
         leaders.setdefault(plan.get("mode", "absolute"), plan["id"])
     job_base = {"run_dir": state["run_dir"], "model_ref": state["model_ref"], "latent_dim": state["model"]["latent_dim"],
-                "bias": state["bias"], "backend": state["backend"], "max_span": record["max_range"]}
+                "bias": state["bias"], "backend": state["backend"], "max_span": record["max_range"],
+                "peer_plans": state["plans"]}
     return [
         Send("explain_latent", {
             "job": job_base | {"plan": plan, "shape_leader": leaders[plan.get("mode", "absolute")]},
@@ -59,11 +62,14 @@ def build_latent_graph():
     builder.add_node(run_perturbation_code)
     builder.add_node(query_vision_model)
     builder.add_node(verify_explanations)
+    builder.add_node(score_fidelity)
     builder.add_edge(START, "write_perturbation_code")
     builder.add_edge("write_perturbation_code", "run_perturbation_code")
     builder.add_conditional_edges("run_perturbation_code", route_after_sandbox, ["query_vision_model", "verify_explanations"])
     builder.add_edge("query_vision_model", "verify_explanations")
-    builder.add_conditional_edges("verify_explanations", route_after_verifier, ["write_perturbation_code", END])
+    builder.add_conditional_edges("verify_explanations", route_after_verifier,
+                                  ["write_perturbation_code", "score_fidelity", END])
+    builder.add_conditional_edges("score_fidelity", route_after_fidelity, ["write_perturbation_code", END])
     return builder.compile()
 
 

@@ -100,6 +100,13 @@ class Settings:
         "groups", "how the samples' agreement is scored: groups (samples grouped by the property and direction "
                   "they claim; share of the largest group) or cosine (the paper's mean embedding cosine, for "
                   "comparison); docs/certainty.md", aliases=("--certainty",), choices=("groups", "cosine"))
+    fidelity_trials: int = setting(
+        8, "fidelity trials per explained latent: fresh anchors (seed + 1000) on which the explanation predicts "
+           "which traversal is its latent's and which of two frames has the higher value; 0 turns fidelity off")
+    min_fidelity: float | None = setting(
+        None, "detection accuracy an explanation must reach on fresh traversals (chance is 1 / (1 + distractors), "
+              "0.2 with 4); below it the explanation is refused: new anchors while attempts remain, else unclear; "
+              "default: off")
 
     def __post_init__(self) -> None:
         self.mount = tuple(self.mount or ())  # a recorded run's JSON gives a list
@@ -129,6 +136,9 @@ class Settings:
             (self.budget_tokens is None or self.budget_tokens >= 0, "budget_tokens must be at least 0"),
             (self.max_concurrency >= 1, "max_concurrency must be at least 1"),
             (self.certainty_measure in ("groups", "cosine"), "certainty_measure must be groups or cosine"),
+            (self.fidelity_trials >= 0, "fidelity_trials must be non-negative"),
+            (self.min_fidelity is None or 0.0 <= self.min_fidelity <= 1.0, "min_fidelity must lie in [0, 1]"),
+            (self.min_fidelity is None or self.fidelity_trials > 0, "min_fidelity needs fidelity_trials > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -61,7 +61,8 @@ class LatentJob(TypedDict):
     plan (a TraversalPlan dict), run_dir, model_ref, latent_dim, bias {formula, kind, prompt},
     backend, and max_span: the widest range a loop-back may reach for this model (the
     max_range setting, raised to the model's own first range). shape_leader: the id of the first
-    plan of the same shape, whose coder writes the code the others reuse."""
+    plan of the same shape, whose coder writes the code the others reuse. peer_plans: every plan
+    of the run (the fidelity node's distractors come from them)."""
 
     plan: dict
     run_dir: str
@@ -71,6 +72,7 @@ class LatentJob(TypedDict):
     backend: dict
     max_span: float
     shape_leader: str
+    peer_plans: list[dict]
 
 
 class LatentState(TypedDict, total=False):

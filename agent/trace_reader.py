@@ -129,4 +129,12 @@ def format_step(step: dict) -> list[str]:
         return lines
     if node == "verifier":
         return [f"[attempt {step['attempt']}] verifier: certainty {step['certainty']}, decision {step['decision']} ({step['reason']})"]
+    if node == "fidelity":
+        if step.get("error"):
+            return [f"[attempt {step['attempt']}] fidelity: not scored ({step['error']})"]
+        chance = step.get("chance", {})
+        return [f"[attempt {step['attempt']}] fidelity ({step.get('simulator')}, {step.get('trials')} trials on fresh "
+                f"anchors, seed {step.get('seed')}): detection {step.get('detection')} (chance {chance.get('detection')}),"
+                f" direction {step.get('direction')} (chance {chance.get('direction')})",
+                f"    claims: {json.dumps(step.get('claims'))}; distractors: {', '.join(step.get('distractor_ids', []))}"]
     return [json.dumps(step)]

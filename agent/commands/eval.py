@@ -50,6 +50,16 @@ def _percent(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _fidelity_words(fidelity: dict) -> str:
+    """"naming a true factor (n=4): detection 0.9, direction 1.0; the rest (n=0): n/a"."""
+    def part(label: str, group: dict | None) -> str:
+        group = group or {"n": 0}
+        if not group.get("n"):
+            return f"{label} (n=0): n/a"
+        return f"{label} (n={group['n']}): detection {_number(group['detection'])}, direction {_number(group['direction'])}"
+    return part("naming a true factor", fidelity.get("named_true")) + "; " + part("the rest", fidelity.get("rest"))
+
+
 def format_report(summary: dict, width: int = 70) -> str:
     """The per-latent table (latent, truth, status, certainty, named?, explanation) and the
     summary lines, as text; the first two columns widen to their longest entry."""
@@ -85,6 +95,7 @@ def format_report(summary: dict, width: int = 70) -> str:
         f"({_sample_words(summary['ground_truth'])})",
         f"text (n={text['n']})       BLEU-4 {_number(text['bleu4'])}, ROUGE-L {_number(text['rouge_l'])}, "
         f"METEOR {_number(text['meteor'])} (exact+stem), embedding {_number(text['embedding'])}",
+        "fidelity         " + _fidelity_words(summary.get("fidelity") or {}),
         f"files            {Path(summary['run_dir']) / ROC_FILE}, {EVALUATION_FILE}, report.html",
     ]
     return "\n".join(lines)

@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {trace.run_dir.name} ({'finished' if trace.finished else 'stopped before the end'})")
     print(f"model: {trace.values.get('model_ref')}   bias ({bias.get('kind')}): {bias.get('formula')}")
     for entry in entries:
-        print(f"\n== {entry['id']}: {entry['status']}" + (f", certainty {entry['certainty']}" if "certainty" in entry else ""))
+        print(f"\n== {entry['id']}: {entry['status']}" + (f", certainty {entry['certainty']}" if "certainty" in entry else "")
+              + (f", fidelity detection {entry['fidelity']['detection']} direction {entry['fidelity']['direction']}"
+                 if entry.get("fidelity") else ""))
         for step in entry.get("steps", []):
             for line in format_step(step):
                 print("  " + line)

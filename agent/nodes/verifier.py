@@ -113,10 +113,32 @@ def verify_explanations(state: LatentState, runtime: Runtime[Settings]) -> dict:
         "certainty_measure": result.measure if result else None,
         "groups": result.groups if result else [],
         "sample_claims": result.claims if result else [],
+        "fidelity": None,
     }
     return update | {"latents": [entry]}
 
 
+def refuse_explanation(state: LatentState, settings: Settings, reason: str, **record_fields) -> dict:
+    """Refuse an accepted explanation after the fact (agent/nodes/fidelity.py: it did not predict
+    fresh traversals): loop back with new anchors while attempts remain, else the entry turns
+    "unclear". The refused samples are not pooled into the next decision: their meaning is what
+    was refused. Returns the update, like verify_explanations; record_fields go into the
+    history record and the entry."""
+    decision: Decision = "unclear" if state["attempt"] >= settings.max_attempts else "new_anchors"
+    record = {"attempt": state["attempt"], "range": state["span"], "seed": state["seed"],
+              "certainty": round(state.get("certainty", 0.0), 4), "decision": decision, "reason": reason}
+    history = [*state.get("history", []), record]
+    steps = [*state.get("steps", []), {"node": "verifier", **record}]
+    update: dict = {"decision": decision, "history": history, "steps": steps}
+    if decision == "new_anchors":
+        return update | {"attempt": state["attempt"] + 1, "seed": state["seed"] + 1, "pool": None}
+    entry = dict(state["latents"][0]) | record_fields
+    entry.update(status="unclear", explanation=None, history=history, reason=reason, steps=steps)
+    return update | {"latents": [entry]}
+
+
 def route_after_verifier(state: LatentState) -> str:
-    """Loop back to the coder, or finish this latent."""
-    return "write_perturbation_code" if state["decision"] in ("widen", "new_anchors") else "__end__"
+    """Loop back to the coder, score an accepted explanation's fidelity, or finish this latent."""
+    if state["decision"] in ("widen", "new_anchors"):
+        return "write_perturbation_code"
+    return "score_fidelity" if state["decision"] == "accept" else "__end__"

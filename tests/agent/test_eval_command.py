@@ -94,6 +94,9 @@ def test_eval_scores_the_run_writes_the_roc_and_links_it(checkpoint, tmp_path, c
     assert table[0].split()[:4] == ["latent", "truth", "status", "certainty"]
     assert [line.split()[0] for line in table[1:4]] == ["z0", "z1", "z2"]
     assert any(line.startswith("factor accuracy") for line in table)
+    explained_true = int(correct and rows["z0"]["fidelity"] is not None)
+    assert summary["fidelity"]["named_true"]["n"] == explained_true and summary["fidelity"]["rest"]["n"] == 0
+    assert any(line.startswith("fidelity") and "naming a true factor" in line for line in table)
 
 
 @pytest.fixture

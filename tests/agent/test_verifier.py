@@ -31,7 +31,7 @@ def verify_explanations(state):
 
 def test_agreeing_samples_are_accepted_with_the_medoid():
     update = verify_explanations(_state(AGREE))
-    assert update["decision"] == "accept" and route_after_verifier(update) == "__end__"
+    assert update["decision"] == "accept" and route_after_verifier(update) == "score_fidelity"
     entry = update["latents"][0]
     assert entry["status"] == "explained" and entry["explanation"] == AGREE[0] and entry["certainty"] > 0.99
 

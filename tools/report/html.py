@@ -170,17 +170,30 @@ def _summary_text(latent: Mapping[str, Any]) -> str:
 
 
 def _summary(latents: Sequence[Mapping[str, Any]], anchors: Sequence[str]) -> str:
-    """Table: latent, status, certainty / threshold, explanation."""
+    """Table: latent, status, certainty / threshold, fidelity, explanation."""
     if not latents:
         return '<h2>Summary</h2><p class="muted">No latents in these results.</p>'
     rows = "".join(
         f'<tr><td><a href="#{_e(anchor)}">{_e(latent.get("id"))}</a></td><td>{_badge(latent)}</td>'
         f'<td class="num">{_number(latent.get("certainty"))} / {_number(latent.get("threshold"))}</td>'
+        f'<td class="num">{_fidelity_cell(latent.get("fidelity"))}</td>'
         f"<td>{_summary_text(latent)}</td></tr>"
         for latent, anchor in zip(latents, anchors, strict=True)
     )
-    head = "<tr><th>Latent</th><th>Status</th><th>Certainty / threshold</th><th>Explanation</th></tr>"
+    head = ("<tr><th>Latent</th><th>Status</th><th>Certainty / threshold</th>"
+            '<th title="accuracy of predictions on fresh traversals (chance in brackets)">Fidelity: detection, '
+            "direction</th><th>Explanation</th></tr>")
     return f"<h2>Summary</h2><table>{head}{rows}</table>"
+
+
+def _fidelity_cell(fidelity: Any) -> str:
+    """ "0.88 (0.2), 1.0 (0.5), 8 trials" from a fidelity record; n/a without one."""
+    if not isinstance(fidelity, Mapping):
+        return '<span class="muted">n/a</span>'
+    chance = fidelity.get("chance") if isinstance(fidelity.get("chance"), Mapping) else {}
+    return (f'{_number(fidelity.get("detection"))} ({_number(chance.get("detection"))}), '
+            f'{_number(fidelity.get("direction"))} ({_number(chance.get("direction"))}), '
+            f'<span class="muted">{_e(fidelity.get("trials"))} trials, {_e(fidelity.get("simulator"))}</span>')
 
 
 def _explanation(latent: Mapping[str, Any]) -> str:
@@ -315,6 +328,8 @@ def _card(latent: Mapping[str, Any], anchor: str, run_dir: Path) -> str:
         _images(latent, run_dir),
         _explanation(latent),
         _meter(latent.get("certainty"), latent.get("threshold")),
+        f'<p class="meter-text">fidelity on fresh traversals: detection, direction (chance): '
+        f'{_fidelity_cell(latent["fidelity"])}</p>' if latent.get("fidelity") else "",
         _samples(latent),
     ]
     measurements = latent.get("measurements")
