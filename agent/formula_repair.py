@@ -13,7 +13,8 @@ from prompts import render_prompt
 
 def paraphrase_formula(formula: str, error: str, llm: str, base_url: str | None) -> str:
     """One request: the LLM's rewrite of `formula` into the grammar (one line)."""
-    from agent.llm_config import build_chat_model, endpoint_errors_as_unavailable, parse_llm_spec
+    from agent.llm.chat import build_chat_model, endpoint_errors_as_unavailable
+    from agent.llm_config import parse_llm_spec
     from tools.bias_formula import SUPPORTED_CONSTRUCTS
 
     config = parse_llm_spec(llm, base_url=base_url)

@@ -363,7 +363,7 @@ def parse_request_with_llm(sentence: str, config: LLMConfig, models: Mapping[str
     Raises LLMUnavailable when the endpoint fails, UserError when neither call gives a RunSpec."""
     import openai
 
-    from agent.llm_config import build_chat_model, endpoint_errors_as_unavailable
+    from agent.llm.chat import build_chat_model, endpoint_errors_as_unavailable
     from tools.models.builtin import BUILTIN_MODELS
 
     models = BUILTIN_MODELS if models is None else models

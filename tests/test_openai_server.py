@@ -13,7 +13,8 @@ import urllib.request
 import pytest
 from pydantic import BaseModel
 
-from agent.llm_config import LLMConfig, build_chat_model
+from agent.llm.chat import build_chat_model
+from agent.llm_config import LLMConfig
 from tests.openai_server import (
     JsonReply,
     OpenAIServer,
