@@ -6,11 +6,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from agent.errors import UserError
+from agent.llm.chat import build_chat_model, endpoint_errors_as_unavailable
 from agent.llm_config import (
     LLMConfig,
     LLMUnavailable,
-    build_chat_model,
-    endpoint_errors_as_unavailable,
     parse_llm_spec,
 )
 from tests.openai_server import ErrorReply, OpenAIServer, TextReply, invalid_api_key
