@@ -55,11 +55,16 @@ Steps (`describe_traversal`):
    max(SECOND_FLOOR, SECOND_RATIO x the first), in a fixed quantity order, one sentence per
    subject ("The object moves from left to right and gets bigger."). In a room (a wall above
    a floor, tools/describe/scene_layout.py, in at least ROOM_SHARE of an anchor's frames) the upper and
-   lower background are "the wall" and "the floor" (ROOM_SUBJECTS). When the pixels change
-   but no measured quantity does (a face's smile), it says where: "The image changes
-   slightly at the bottom."
+   lower background are "the wall" and "the floor" (the room pack of
+   tools/describe/vocabularies.py). When the pixels change but no measured quantity does (a
+   face's smile), it says where: "The image changes slightly at the bottom."
 6. The summary gives, per quantity, the mean strength and net change over anchors and the
    fraction of anchors whose text names it.
+
+This module chooses what to name; the rest lives beside it: frame measurement in
+tools/describe/measurements.py, the trend of a sequence (step 3) in tools/describe/trends.py,
+the sentences (step 5) in tools/describe/wording.py, and what is known of particular datasets
+(dSprites' flat forms, 3DShapes' room and solids) in tools/describe/vocabularies.py.
 """
 
 from __future__ import annotations
@@ -71,18 +76,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.certainty.claims import Claim
-from tools.describe.colour_names import name_colours, rgb_to_hsv
-from tools.describe.measurements import (
-    FORM_SCALE,
-    LUMA,
-    FrameMeasurements,
-    form_distance,
-    frames_to_numpy,
-    measure_batch,
-)
+from tools.describe.colour_names import rgb_to_hsv
+from tools.describe.measurements import FORM_SCALE, FrameMeasurements, frames_to_numpy, measure_batch
 from tools.describe.noise import noise_spread
 from tools.describe.scene_layout import horizon_tilt, room_frames
-from tools.describe.solid_shapes import SOLID_NAMES, name_solids, solid_features
+from tools.describe.solid_shapes import name_solids, solid_features
+from tools.describe.trends import NOISE_SPAN, Trend, direction_word, find_trend, rotation_trend
+from tools.describe.vocabularies import DSPRITES_FLAT, SHAPES3D_ROOM
+from tools.describe.wording import colour_phrase, compose, shape_phrase, visibility_phrase
 from tools.errors import UserError
 
 BACKEND = "offline-analytic"
@@ -92,10 +93,6 @@ VISIBLE_PIXEL_CHANGE = 0.002  # mean absolute pixel change (values in [0, 1]) be
 REPORT_FLOOR = 0.5  # strength (in JND) from which a change is listed
 SECOND_FLOOR = 1.5  # strength a second change needs to be named
 SECOND_RATIO = 0.4  # ... and its strength relative to the first
-NOISE_SPAN = 2.5  # multiple of a frame's noise spread (tools/describe/noise.py) that grain alone can span
-MONOTONIC_SHARE = 0.9  # |net| / span from which a change counts as monotonic
-ROTATION_SHAPE_LIMIT = 3.0  # form distance between neighbouring frames above which a rotation step is not measured
-MIN_ROTATION_SYMMETRY = 0.08  # median symmetry strength an object needs for its rotation to be measured
 COLOUR_SATURATION = 0.1  # saturation of some region colour from which a traversal counts as coloured
 ROOM_SHARE = 1 / 3  # share of an anchor's frames that must show a room (a wall stays a wall when it takes the floor's colour)
 UNNAMED_SHAPE_FLOOR = 2.5  # strength a form change needs to be named when no known form is recognised at its ends
@@ -137,28 +134,6 @@ UNITS: dict[str, str] = {
     "brightness": "mean luma at the anchor's mean object area, 0..1",
     "saturation": "mean HSV saturation at the anchor's mean object area, 0..1",
 }
-SUBJECTS: dict[str, str] = {
-    "view": "the view",
-    "visibility": "the object",
-    "position_x": "the object",
-    "position_y": "the object",
-    "size": "the object",
-    "rotation": "the object",
-    "shape": "the object",
-    "object_colour": "the object",
-    "object_top_colour": "the top of the object",
-    "background_colour": "the background",
-    "top_colour": "the upper background",
-    "bottom_colour": "the lower background",
-    "brightness": "the image",
-    "saturation": "the image",
-}
-# In a room (tools/describe/scene_layout.py) the upper and lower background are the wall and the floor.
-ROOM_SUBJECTS: dict[str, str] = {
-    "top_colour": "the wall",
-    "bottom_colour": "the floor",
-    "background_colour": "the floor and the wall",
-}
 _COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colour", "bottom_colour")
 _OUTLINE_QUANTITIES = ("size", "position_x", "position_y", "rotation")
 # Y: the changes that explain Y when at least as strong (Y is then not named).
@@ -176,13 +151,7 @@ _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "rotation": ("visibility", "view", "shape"),
 }
 _EVENT_PHRASES = ("appears", "disappears")
-FLAT_ONLY = ("heart", "ellipse")  # flat shapes (tools/describe/measurements.py) no solid's outline makes
-VIEW_NOISE = 1.0  # degrees of slant the edge's fit moves by itself: one row over the ~60 pixels it spans
-# An edge rising to the right: the camera moves to its left around the object (tools/data/shapes3d.py).
-VIEW_WORDS = ("turns around the object from right to left", "turns around the object from left to right",
-              "turns back and forth around the object")
 _HIDDEN_BY_EVENT = ("shape", "rotation", "object_colour", "object_top_colour")
-_ARTICLES = {"ellipse": "an ellipse"}
 
 
 @dataclass
@@ -191,8 +160,8 @@ class Change:
 
     quantity: stable id, a key of JND. phrase: the predicate a person would say ("moves from
     left to right"). strength: span in JND units, discounted by jitter (>= 0). monotonic: the
-    change goes one way (|net| >= 0.9 span). subject: who does it; SUBJECTS[quantity] when
-    empty ("the floor" instead of "the lower background" in a room)."""
+    change goes one way (|net| >= 0.9 span). subject: who does it; SUBJECTS[quantity]
+    (tools/describe/wording.py) when empty ("the floor" instead of "the lower background" in a room)."""
 
     quantity: str
     phrase: str
@@ -225,18 +194,6 @@ class TraversalDescription:
     measurements: dict
     pixel_change: float
     backend: str = field(default=BACKEND)
-
-
-@dataclass(frozen=True)
-class _Trend:
-    """A sequence's change: span (>= 0), net (signed for scalars, a distance for vectors),
-    strength and direction (+1, -1, or 0 for back and forth)."""
-
-    span: float
-    net: float
-    strength: float
-    monotonic: bool
-    direction: int
 
 
 def describe_traversal(
@@ -289,7 +246,7 @@ def describe_traversal(
         unsteady = coloured and _outline_unsteady(batch, index)
         named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)])
         named_per_anchor.append({c.quantity for c in named})
-        text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
+        text = compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         claims = [change_claim(c) for c in named]
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True, claims=claims))
 
@@ -314,7 +271,7 @@ CLAIM_CHANGES: dict[str, str] = {
     "appears": "appears", "disappears": "disappears", "becomes more distinct": "appears", "fades": "disappears",
     "gets brighter": "lighter", "gets darker": "darker", "gets lighter": "lighter",
     "gets more colourful": "more_saturated", "gets less colourful": "less_saturated",
-    VIEW_WORDS[0]: "right_to_left", VIEW_WORDS[1]: "left_to_right",
+    SHAPES3D_ROOM.view_words[0]: "right_to_left", SHAPES3D_ROOM.view_words[1]: "left_to_right",
 }
 
 
@@ -356,7 +313,7 @@ def _anchor_changes(
 ) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
     quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
-    (ROOM_SUBJECTS name the background regions, and the view is measured). noise: per outline
+    (the room pack's subjects name the background regions, and the view is measured). noise: per outline
     quantity, how far each frame's pixel noise moves it ((N,) over the batch,
     tools/describe/noise.py). tilt: (N,) the floor-wall edge's slant in degrees over the
     batch (tools/describe/scene_layout.py horizon_tilt): in a room, a camera orbiting the object."""
@@ -371,19 +328,19 @@ def _anchor_changes(
         spread = spread[~np.isnan(spread)]
         return NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
 
-    def add(quantity: str, trend: _Trend | None, phrase: str) -> None:
+    def add(quantity: str, trend: Trend | None, phrase: str) -> None:
         if trend is not None:
-            subject = ROOM_SUBJECTS.get(quantity, "") if room else ""
+            subject = SHAPES3D_ROOM.subjects.get(quantity, "") if room else ""
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
     if room and tilt is not None:
-        view = _trend(tilt[index], JND["view"], VIEW_NOISE)
+        view = find_trend(tilt[index], JND["view"], SHAPES3D_ROOM.view_noise)
         if view is not None:
-            add("view", view, _direction_word(view, VIEW_WORDS))
+            add("view", view, direction_word(view, SHAPES3D_ROOM.view_words))
 
-    visibility = _trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
+    visibility = find_trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
     if visibility is not None and present.any():
-        add("visibility", visibility, _visibility_phrase(visibility, present))
+        add("visibility", visibility, visibility_phrase(visibility, present))
 
     for quantity, values, words in (
         (
@@ -398,23 +355,23 @@ def _anchor_changes(
             ("gets bigger", "gets smaller", "changes size back and forth"),
         ),
     ):
-        trend = _trend(np.where(present, values, np.nan), JND[quantity], floor(quantity))
+        trend = find_trend(np.where(present, values, np.nan), JND[quantity], floor(quantity))
         if trend is not None:
-            add(quantity, trend, _direction_word(trend, words))
+            add(quantity, trend, direction_word(trend, words))
 
-    rotation = _rotation_trend(batch, index, None if noise is None else noise["rotation"])
+    rotation = rotation_trend(batch, index, JND["rotation"], None if noise is None else noise["rotation"])
     if rotation is not None:
         add(
             "rotation",
             rotation,
-            _direction_word(rotation, ("rotates counterclockwise", "rotates clockwise", "rotates back and forth")),
+            direction_word(rotation, ("rotates counterclockwise", "rotates clockwise", "rotates back and forth")),
         )
 
     forms = batch.form[index] / FORM_SCALE
-    shape = _trend(forms, JND["shape"], floor("shape"))
+    shape = find_trend(forms, JND["shape"], floor("shape"))
     names = _shape_names(batch, index, room)[present]
     if shape is not None and not (room and _one_solid(names)):
-        add("shape", shape, _shape_phrase(names))
+        add("shape", shape, shape_phrase(names))
 
     area = np.nan_to_num(batch.area[index], nan=0.0)
     mean_area = float(area.mean())
@@ -436,22 +393,22 @@ def _anchor_changes(
             continue
         background = np.where(np.isnan(background), obj, background)
         at_mean_area = background + mean_area * np.where(np.isnan(obj), 0.0, obj - background)
-        trend = _trend(at_mean_area, JND[quantity], floor(quantity) if quantity == "brightness" else 0.0)
+        trend = find_trend(at_mean_area, JND[quantity], floor(quantity) if quantity == "brightness" else 0.0)
         if trend is not None:
-            add(quantity, trend, _direction_word(trend, words))
+            add(quantity, trend, direction_word(trend, words))
 
     if coloured:
         obj = np.where(present[:, None], batch.object_colour[index], np.nan)
-        object_phrase = _colour_phrase(obj)
-        add("object_colour", _trend(obj / np.sqrt(3.0), JND["object_colour"]), object_phrase)
+        object_phrase = colour_phrase(obj)
+        add("object_colour", find_trend(obj / np.sqrt(3.0), JND["object_colour"]), object_phrase)
         obj_top = np.where(present[:, None], batch.object_top_colour[index], np.nan)
-        top_phrase = _colour_phrase(obj_top)
+        top_phrase = colour_phrase(obj_top)
         if top_phrase != object_phrase:  # the same words: the whole object changes, say it once
-            add("object_top_colour", _trend(obj_top / np.sqrt(3.0), JND["object_top_colour"]), top_phrase)
+            add("object_top_colour", find_trend(obj_top / np.sqrt(3.0), JND["object_top_colour"]), top_phrase)
         top, bottom = batch.top_colour[index], batch.bottom_colour[index]
-        top_trend = _trend(top / np.sqrt(3.0), JND["top_colour"])
-        bottom_trend = _trend(bottom / np.sqrt(3.0), JND["bottom_colour"])
-        top_phrase, bottom_phrase = _colour_phrase(top), _colour_phrase(bottom)
+        top_trend = find_trend(top / np.sqrt(3.0), JND["top_colour"])
+        bottom_trend = find_trend(bottom / np.sqrt(3.0), JND["bottom_colour"])
+        top_phrase, bottom_phrase = colour_phrase(top), colour_phrase(bottom)
         both = top_trend is not None and bottom_trend is not None
         if both and min(top_trend.strength, bottom_trend.strength) >= REPORT_FLOOR and top_phrase == bottom_phrase:
             merged = top_trend if top_trend.strength >= bottom_trend.strength else bottom_trend
@@ -467,7 +424,7 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
     tools/describe/solid_shapes.py (cube, cylinder, sphere, capsule), else the flat shapes of
     tools/describe/measurements.py (square, ellipse, heart, circle); "unknown" or "none" otherwise.
     A flat shape drawn over a wall and a floor keeps the flat names when they name at least
-    as many of its frames as the solids do and one of them is FLAT_ONLY (a solid's outline is
+    as many of its frames as the solids do and one of them is flat-only (DSPRITES_FLAT.flat_only: a solid's outline is
     never a heart; on 400 renders of tools/data/shapes3d.py the flat names call cubes squares and
     spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid
     named in one frame only, between frames that name others, is "unknown": a decoded
@@ -478,7 +435,7 @@ def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.
     names = name_solids(solid_features(batch.form[index], batch.bbox[index], batch.extent[index]))
     named = np.flatnonzero(~np.isin(names, ("unknown", "none")))
     flat_named = np.isin(flat, ("unknown", "none"), invert=True).sum()
-    if flat_named >= len(named) and np.isin(flat, FLAT_ONLY).any():
+    if flat_named >= len(named) and np.isin(flat, DSPRITES_FLAT.flat_only).any():
         return flat
     for before, this, after in zip(named[:-2], named[1:-1], named[2:], strict=True):
         if names[before] != names[this] != names[after]:
@@ -555,132 +512,6 @@ def _where(frames: np.ndarray) -> str:
     return names[row][column]
 
 
-def _trend(sequence: np.ndarray, jnd: float, noise_floor: float = 0.0) -> _Trend | None:
-    """Change of a sequence (K,) or (K, D) along the traversal, NaN frames skipped; None with
-    fewer than two defined frames. Vectors are compared by Euclidean distance. noise_floor:
-    the span the frames' own noise can make (same unit), taken off the span for the strength.
-    One grainy frame can also stand out alone: the frame that widens the span most may do so
-    by up to noise_floor before it counts (a change must show in two frames to beat the grain;
-    with a floor of 0, as on clean frames, the span is the span)."""
-    sequence = np.asarray(sequence, dtype=np.float64)
-    vectors = sequence.reshape(len(sequence), -1)
-    vectors = vectors[~np.isnan(vectors).any(axis=1)]
-    if len(vectors) < 2:
-        return None
-    distances = np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(axis=2))  # (K, K)
-    span = float(distances.max())
-    if vectors.shape[1] == 1:
-        net = float(vectors[-1, 0] - vectors[0, 0])
-        net_size = abs(net)
-    else:
-        net = net_size = float(distances[0, -1])
-    jitter = 0.0
-    if len(vectors) >= 4:
-        second = np.sqrt((np.diff(vectors, n=2, axis=0) ** 2).sum(axis=1))
-        jitter = float(np.median(second)) / np.sqrt(6.0)  # a second difference of white noise has sqrt(6) x its spread
-    counted = span
-    if noise_floor > 0 and len(vectors) >= 3:
-        others = ~np.eye(len(vectors), dtype=bool)
-        without_one = min(float(distances[others[k]][:, others[k]].max()) for k in range(len(vectors)))
-        counted = max(without_one, span - noise_floor)
-    strength = max(counted - noise_floor, 0.0) / max(jnd, jitter)
-    direction = 0
-    if span > 0 and net_size >= 0.5 * span:
-        direction = 1 if net >= 0 else -1
-    monotonic = span > 0 and net_size >= MONOTONIC_SHARE * span
-    return _Trend(span=span, net=net, strength=float(strength), monotonic=bool(monotonic), direction=direction)
-
-
-def _direction_word(trend: _Trend, words: tuple[str, str, str]) -> str:
-    """words = (increasing, decreasing, back and forth) -> the one the trend shows."""
-    return words[0] if trend.direction > 0 else words[1] if trend.direction < 0 else words[2]
-
-
-def _rotation_trend(batch: FrameMeasurements, index: np.ndarray, noise: np.ndarray | None = None) -> _Trend | None:
-    """Cumulative rotation (degrees, counterclockwise) along one anchor's traversal.
-
-    1. Keep frames with an object; pick the symmetry order n with the largest median strength
-       (none when it is under MIN_ROTATION_SYMMETRY: a disc has no visible rotation).
-    2. A step between neighbouring kept frames is measured when both show that symmetry
-       (strength >= half the median) and the form barely changes (a shape change is not a
-       rotation): the phase difference of c_n wrapped to (-pi, pi], divided by n.
-    3. The cumulative sum of the steps is the rotation sequence; its noise floor is NOISE_SPAN x
-       the median over the kept frames of how far pixel noise moves the angle of order n
-       (noise: (N, 4) over the batch, tools/describe/noise.py)."""
-    present = batch.present[index]
-    kept = index[present]
-    if len(kept) < 2:
-        return None
-    symmetry = batch.symmetry[kept]
-    medians = np.median(symmetry, axis=0)
-    order_index = int(np.argmax(medians))
-    if medians[order_index] < MIN_ROTATION_SYMMETRY:
-        return None
-    order = order_index + 1
-    strong = symmetry[:, order_index] >= 0.5 * medians[order_index]
-    phase = batch.symmetry_phase[kept, order_index].astype(np.float64)
-    step = np.mod(np.diff(phase) + np.pi, 2 * np.pi) - np.pi
-    same_form = form_distance(batch.form[kept[1:]], batch.form[kept[:-1]]) <= ROTATION_SHAPE_LIMIT
-    usable = strong[1:] & strong[:-1] & same_form
-    angles = np.concatenate([[0.0], np.cumsum(np.where(usable, np.degrees(step) / order, 0.0))])
-    noise_floor = 0.0
-    if noise is not None:
-        spread = noise[kept, order_index]
-        spread = spread[~np.isnan(spread)]
-        noise_floor = NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
-    return _trend(angles, JND["rotation"], noise_floor)
-
-
-def _visibility_phrase(trend: _Trend, present: np.ndarray) -> str:
-    """Words for the foreground contrast trend, given which frames (K,) show an object."""
-    if present[0] and not present[-1]:
-        return "disappears"
-    if present[-1] and not present[0]:
-        return "appears"
-    if not present.all():
-        return "disappears and reappears"
-    return _direction_word(trend, ("becomes more distinct", "fades", "fades and returns"))
-
-
-def _shape_phrase(names: np.ndarray) -> str:
-    """Shape names of the frames with an object, in order -> "changes shape from a square to
-    an ellipse" when the named forms change cleanly (two or three runs, different ends),
-    "changes shape" otherwise."""
-    runs: list[str] = []
-    for name in names:
-        if name in ("unknown", "none"):
-            continue
-        if not runs or runs[-1] != name:
-            runs.append(str(name))
-    if 2 <= len(runs) <= 3 and runs[0] != runs[-1]:
-        words = [_ARTICLES.get(name, f"a {name}") for name in runs]
-        tail = f" and then to {words[2]}" if len(words) == 3 else ""
-        return f"changes shape from {words[0]} to {words[1]}{tail}"
-    return "changes shape"
-
-
-def _colour_phrase(colours: np.ndarray) -> str:
-    """Colours (K, 3), NaN rows skipped -> "turns from red to blue", "gets lighter",
-    "turns from red to blue and back", or "changes colour"."""
-    colours = colours[~np.isnan(colours).any(axis=1)]
-    if len(colours) < 2:
-        return "changes colour"
-    names = name_colours(colours)
-    distances = np.sqrt(((colours - colours[0]) ** 2).sum(axis=1) / 3.0)
-    far = int(np.argmax(distances))
-    net = distances[-1]
-    if net >= 0.5 * distances[far]:
-        if names[0] != names[-1]:
-            return f"turns from {names[0]} to {names[-1]}"
-        lighter = float((colours[-1] - colours[0]) @ LUMA)
-        if abs(lighter) >= 0.5 * net:
-            return "gets lighter" if lighter > 0 else "gets darker"
-        return "changes colour"
-    if names[far] != names[0]:
-        return f"turns from {names[0]} to {names[far]} and back"
-    return "changes colour back and forth"
-
-
 def _choose_named(listed: list[Change]) -> list[Change]:
     """The one or two changes the text names (see the module docstring, step 4-5)."""
     by_quantity = {c.quantity: c for c in listed}
@@ -753,50 +584,12 @@ def _solid_light(change: Change, shape: Change) -> bool:
 
 def _names_solids(change: Change) -> bool:
     """True for a shape change between named solids ("changes shape from a cylinder to ...")."""
-    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in SOLID_NAMES)
+    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in SHAPES3D_ROOM.solid_names)
 
 
 def _names_forms(change: Change) -> bool:
     """True for a shape change between named forms ("changes shape from a square to ...")."""
     return change.phrase.startswith("changes shape from ")
-
-
-def _compose(named: list[Change]) -> str:
-    """Named changes in canonical order -> one sentence per subject; a second predicate with
-    the same leading verb drops it ("moves from left to right and upward")."""
-    sentences: list[str] = []
-    index = 0
-    while index < len(named):
-        subject = _subject(named[index])
-        predicates = [named[index].phrase]
-        index += 1
-        while index < len(named) and _subject(named[index]) == subject:
-            phrase = named[index].phrase
-            first_verb = predicates[0].split(" ", 1)[0]
-            if phrase.startswith(first_verb + " "):
-                phrase = phrase[len(first_verb) + 1 :]
-            predicates.append(phrase)
-            index += 1
-        if " and " in subject:  # "the floor and the wall turn ..."
-            predicates = [_plural(predicate) for predicate in predicates]
-        sentence = f"{subject} {' and '.join(predicates)}."
-        sentences.append(sentence[0].upper() + sentence[1:])
-    return " ".join(sentences)
-
-
-def _subject(change: Change) -> str:
-    return change.subject or SUBJECTS[change.quantity]
-
-
-def _plural(predicate: str) -> str:
-    """The predicate for a plural subject: its leading verb without the s ("turns from red to
-    blue" -> "turn from red to blue", "changes colour" -> "change colour")."""
-    verb, _, rest = predicate.partition(" ")
-    if verb.endswith("es") and verb[:-2].endswith(("sh", "ch", "x", "ss")):
-        verb = verb[:-2]
-    elif verb.endswith("s"):
-        verb = verb[:-1]
-    return f"{verb} {rest}".strip()
 
 
 def _summarise(
