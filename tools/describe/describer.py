@@ -82,7 +82,7 @@ from tools.describe.noise import noise_spread
 from tools.describe.scene_layout import horizon_tilt, room_frames
 from tools.describe.solid_shapes import name_solids, solid_features
 from tools.describe.trends import NOISE_SPAN, Trend, direction_word, find_trend, rotation_trend
-from tools.describe.vocabularies import DSPRITES_FLAT, SHAPES3D_ROOM
+from tools.describe.vocabularies import DEFAULT_VOCABULARY, SHAPES3D_ROOM, Vocabulary
 from tools.describe.wording import colour_phrase, compose, shape_phrase, visibility_phrase
 from tools.errors import UserError
 
@@ -197,13 +197,19 @@ class TraversalDescription:
 
 
 def describe_traversal(
-    frames: np.ndarray, values: Sequence[float], visible_floor: float = VISIBLE_PIXEL_CHANGE
+    frames: np.ndarray,
+    values: Sequence[float],
+    visible_floor: float = VISIBLE_PIXEL_CHANGE,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> TraversalDescription:
     """frames: (A, K, C, H, W) float in [0, 1]: A anchors, K frames each in traversal order
     (lowest to highest perturbation value), C = 1 or 3 (a torch tensor on any device is
     accepted too); values: the K perturbation values. visible_floor: an anchor whose frames
     never differ from its first frame by this much (mean absolute pixel change) says
-    NO_CHANGE_TEXT; the agent passes its settings.pixel_change_floor so one floor decides."""
+    NO_CHANGE_TEXT; the agent passes its settings.pixel_change_floor so one floor decides.
+    vocabulary: the dataset packs it reads (tools/describe/vocabularies.py): the flat shapes it
+    names, and the room it takes frames with a wall above a floor for (none: no frame is a
+    room); by default all of them, a room being detected from the frames."""
     frames = frames_to_numpy(frames)
     if frames.ndim != 5:
         raise UserError(f"frames have shape {frames.shape}; expected (A, K, C, H, W)")
@@ -217,13 +223,16 @@ def describe_traversal(
         raise UserError(f"perturbation values {values.tolist()} must be finite and run from lowest to highest")
 
     flat = frames.reshape(anchors * steps, *frames.shape[2:])
-    batch = measure_batch(flat)  # validates channels and range
+    batch = measure_batch(flat, vocabulary.flat)  # validates channels and range
     flat32 = flat.astype(np.float32, copy=False)
     frames32 = flat32.reshape(anchors, steps, -1)
     from_first = np.abs(frames32 - frames32[:, :1]).mean(axis=2)  # (A, K)
     visible = from_first.max(axis=1) >= visible_floor
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
-    rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
+    if coloured and vocabulary.room is not None:
+        rooms = room_frames(flat32, batch.bbox[:, 3])
+    else:
+        rooms = np.zeros(len(flat32), dtype=bool)
     noise = noise_spread(flat32, batch)
     tilt = np.full(len(flat32), np.nan, dtype=np.float32)  # the floor-wall edge's slant, in room frames only
     if rooms.any():
@@ -240,11 +249,12 @@ def describe_traversal(
             continue
         index = np.arange(a * steps, (a + 1) * steps)
         room = bool(rooms[index].mean() >= ROOM_SHARE)
-        changes = _anchor_changes(batch, index, coloured, room=room, noise=noise, tilt=tilt)
+        changes = _anchor_changes(batch, index, coloured, room=room, noise=noise, tilt=tilt, vocabulary=vocabulary)
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
         unsteady = coloured and _outline_unsteady(batch, index)
-        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)])
+        solid_names = vocabulary.room.solid_names if vocabulary.room is not None else ()
+        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)], solid_names)
         named_per_anchor.append({c.quantity for c in named})
         text = compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         claims = [change_claim(c) for c in named]
@@ -310,13 +320,17 @@ def _anchor_changes(
     room: bool = False,
     noise: dict[str, np.ndarray] | None = None,
     tilt: np.ndarray | None = None,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
     quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
     (the room pack's subjects name the background regions, and the view is measured). noise: per outline
     quantity, how far each frame's pixel noise moves it ((N,) over the batch,
     tools/describe/noise.py). tilt: (N,) the floor-wall edge's slant in degrees over the
-    batch (tools/describe/scene_layout.py horizon_tilt): in a room, a camera orbiting the object."""
+    batch (tools/describe/scene_layout.py horizon_tilt): in a room, a camera orbiting the object.
+    vocabulary: the dataset packs (tools/describe/vocabularies.py); room True needs its room."""
+    room_pack = vocabulary.room
+    room = room and room_pack is not None
     present = batch.present[index]
     out: dict[str, tuple[Change, float]] = {}
 
@@ -330,13 +344,13 @@ def _anchor_changes(
 
     def add(quantity: str, trend: Trend | None, phrase: str) -> None:
         if trend is not None:
-            subject = SHAPES3D_ROOM.subjects.get(quantity, "") if room else ""
+            subject = room_pack.subjects.get(quantity, "") if room else ""
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
     if room and tilt is not None:
-        view = find_trend(tilt[index], JND["view"], SHAPES3D_ROOM.view_noise)
+        view = find_trend(tilt[index], JND["view"], room_pack.view_noise)
         if view is not None:
-            add("view", view, direction_word(view, SHAPES3D_ROOM.view_words))
+            add("view", view, direction_word(view, room_pack.view_words))
 
     visibility = find_trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
     if visibility is not None and present.any():
@@ -369,9 +383,9 @@ def _anchor_changes(
 
     forms = batch.form[index] / FORM_SCALE
     shape = find_trend(forms, JND["shape"], floor("shape"))
-    names = _shape_names(batch, index, room)[present]
+    names = _shape_names(batch, index, room, vocabulary)[present]
     if shape is not None and not (room and _one_solid(names)):
-        add("shape", shape, shape_phrase(names))
+        add("shape", shape, shape_phrase(names, vocabulary.flat.articles))
 
     area = np.nan_to_num(batch.area[index], nan=0.0)
     mean_area = float(area.mean())
@@ -419,23 +433,26 @@ def _anchor_changes(
     return out
 
 
-def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.ndarray:
+def _shape_names(
+    batch: FrameMeasurements, index: np.ndarray, room: bool, vocabulary: Vocabulary = DEFAULT_VOCABULARY
+) -> np.ndarray:
     """Per-frame shape names (K,) of the frames at `index`: in a room the solids of
     tools/describe/solid_shapes.py (cube, cylinder, sphere, capsule), else the flat shapes of
     tools/describe/measurements.py (square, ellipse, heart, circle); "unknown" or "none" otherwise.
     A flat shape drawn over a wall and a floor keeps the flat names when they name at least
-    as many of its frames as the solids do and one of them is flat-only (DSPRITES_FLAT.flat_only: a solid's outline is
-    never a heart; on 400 renders of tools/data/shapes3d.py the flat names call cubes squares and
+    as many of its frames as the solids do and one of them is flat-only (the flat pack's
+    flat_only, tools/describe/vocabularies.py: a solid's outline is never a heart; on 400 renders of tools/data/shapes3d.py the flat names call cubes squares and
     spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid
     named in one frame only, between frames that name others, is "unknown": a decoded
     cylinder turning into a sphere passes through a boxy blend of the two, not a cube."""
     flat = batch.shape_name[index]
-    if not room:
+    if not room or vocabulary.room is None:
         return flat
-    names = name_solids(solid_features(batch.form[index], batch.bbox[index], batch.extent[index]))
+    features = solid_features(batch.form[index], batch.bbox[index], batch.extent[index])
+    names = name_solids(features, vocabulary.room)
     named = np.flatnonzero(~np.isin(names, ("unknown", "none")))
     flat_named = np.isin(flat, ("unknown", "none"), invert=True).sum()
-    if flat_named >= len(named) and np.isin(flat, DSPRITES_FLAT.flat_only).any():
+    if flat_named >= len(named) and np.isin(flat, vocabulary.flat.flat_only).any():
         return flat
     for before, this, after in zip(named[:-2], named[1:-1], named[2:], strict=True):
         if names[before] != names[this] != names[after]:
@@ -512,8 +529,9 @@ def _where(frames: np.ndarray) -> str:
     return names[row][column]
 
 
-def _choose_named(listed: list[Change]) -> list[Change]:
-    """The one or two changes the text names (see the module docstring, step 4-5)."""
+def _choose_named(listed: list[Change], solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> list[Change]:
+    """The one or two changes the text names (see the module docstring, step 4-5); solid_names:
+    the room's solids (tools/describe/vocabularies.py)."""
     by_quantity = {c.quantity: c for c in listed}
     event = by_quantity.get("visibility")
     is_event = event is not None and event.phrase in _EVENT_PHRASES
@@ -523,7 +541,7 @@ def _choose_named(listed: list[Change]) -> list[Change]:
             continue
         if is_event and change.quantity == "visibility":
             continue
-        if not _is_explained(change, by_quantity):
+        if not _is_explained(change, by_quantity, solid_names):
             candidates.append(change)
     if is_event:
         candidates.insert(0, event)
@@ -538,7 +556,9 @@ def _choose_named(listed: list[Change]) -> list[Change]:
     return sorted(named, key=lambda c: order.index(c.quantity))
 
 
-def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
+def _is_explained(
+    change: Change, by_quantity: dict[str, Change], solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names
+) -> bool:
     """True when a listed change in _EXPLAINED_BY[change.quantity] is at least as strong.
 
     Shape and size are special: a change between named flat forms (square to heart) explains
@@ -560,8 +580,8 @@ def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
         if change.quantity == "size" and quantity == "shape":
             if not _names_forms(other):
                 continue
-            share = 1.0 if _names_solids(other) else 0.5
-        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other):
+            share = 1.0 if _names_solids(other, solid_names) else 0.5
+        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other, solid_names):
             continue
         if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
             share = COLOUR_EXPLAINS_LIGHT
@@ -572,19 +592,20 @@ def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
     return False
 
 
-def _solid_light(change: Change, shape: Change) -> bool:
+def _solid_light(change: Change, shape: Change, solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> bool:
     """Whether a change between named solids (shape) may explain `change`: a
     rotation (the outline the angle is read from changes with the solid) or the object's
     lightness or the brightness (a sphere's highlight and shading differ from a cylinder's),
     not a change of hue."""
-    if not _names_solids(shape):
+    if not _names_solids(shape, solid_names):
         return False
     return change.quantity in ("rotation", "brightness") or change.phrase in ("gets lighter", "gets darker")
 
 
-def _names_solids(change: Change) -> bool:
-    """True for a shape change between named solids ("changes shape from a cylinder to ...")."""
-    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in SHAPES3D_ROOM.solid_names)
+def _names_solids(change: Change, solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> bool:
+    """True for a shape change between named solids ("changes shape from a cylinder to ..."),
+    the solids being solid_names."""
+    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in solid_names)
 
 
 def _names_forms(change: Change) -> bool:

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tools.describe.colour_names import name_colours, rgb_to_hsv
-from tools.describe.vocabularies import DSPRITES_FLAT
+from tools.describe.vocabularies import DSPRITES_FLAT, FlatShapes
 from tools.errors import UserError
 
 PRESENCE_FLOOR = 0.1  # foreground contrast (distance to the background palette) below which no object is present
@@ -201,8 +201,9 @@ def measure_frames(frames: np.ndarray) -> list[dict[str, float | str | None]]:
     return measure_batch(frames).records()
 
 
-def measure_batch(frames: np.ndarray) -> FrameMeasurements:
-    """frames: (N, C, H, W) float in [0, 1], C = 1 or 3 -> FrameMeasurements of N frames."""
+def measure_batch(frames: np.ndarray, shapes: FlatShapes = DSPRITES_FLAT) -> FrameMeasurements:
+    """frames: (N, C, H, W) float in [0, 1], C = 1 or 3 -> FrameMeasurements of N frames.
+    shapes: the flat forms shape names come from (tools/describe/vocabularies.py)."""
     rgb = _as_planes(frames)  # (N, 3, H, W)
     n, _, height, width = rgb.shape
     border = max(1, round(height / 32))
@@ -341,7 +342,7 @@ def measure_batch(frames: np.ndarray) -> FrameMeasurements:
         solidity=np.where(absent, np.nan, solidity).astype(np.float32),
         extent=np.where(absent, np.nan, extent).astype(np.float32),
         form=form,
-        shape_name=name_shapes(form),
+        shape_name=name_shapes(form, shapes),
     )
 
 
@@ -351,16 +352,17 @@ def form_distance(form_a: np.ndarray, form_b: np.ndarray) -> np.ndarray:
     return np.sqrt((((form_a - form_b) / FORM_SCALE) ** 2).sum(axis=-1))
 
 
-def name_shapes(form: np.ndarray) -> np.ndarray:
-    """form: (N, 6) form vectors -> (N,) names: the nearest prototype within
-    SHAPE_MATCH_RADIUS, "unknown" otherwise, "none" when no object is present."""
-    names = list(SHAPE_PROTOTYPES)
-    prototypes = np.stack([SHAPE_PROTOTYPES[name] for name in names])
+def name_shapes(form: np.ndarray, shapes: FlatShapes = DSPRITES_FLAT) -> np.ndarray:
+    """form: (N, 6) form vectors -> (N,) names: the nearest of shapes' prototypes (dSprites'
+    by default, SHAPE_PROTOTYPES) within its match radius (SHAPE_MATCH_RADIUS), "unknown"
+    otherwise, "none" when no object is present."""
+    names = list(shapes.prototypes)
+    prototypes = np.stack([shapes.prototypes[name] for name in names])
     distances = form_distance(form[:, None, :], prototypes[None, :, :])
     nearest = np.nanargmin(np.where(np.isnan(distances), np.inf, distances), axis=1)
     best = distances[np.arange(len(form)), nearest]
     labels = np.array(names, dtype=object)[nearest]
-    labels = np.where(best <= SHAPE_MATCH_RADIUS, labels, "unknown")
+    labels = np.where(best <= shapes.match_radius, labels, "unknown")
     return np.where(np.isnan(form).any(axis=1), "none", labels).astype(object)
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.describe.vocabularies import SHAPES3D_ROOM
+from tools.describe.vocabularies import SHAPES3D_ROOM, Room
 
 # The solids, their prototypes and the match radii are the 3DShapes room pack's
 # (tools/describe/vocabularies.py SHAPES3D_ROOM).
@@ -60,18 +60,19 @@ def solid_features(form: np.ndarray, bbox: np.ndarray, extent: np.ndarray) -> np
     return np.stack([log_aspect, form[:, 0], form[:, 5], extent, form[:, 2]], axis=1).astype(np.float32)
 
 
-def name_solids(features: np.ndarray) -> np.ndarray:
-    """features: (N, 5) from solid_features -> (N,) names: a SOLID_NAMES entry (steps 2-3),
-    "unknown" when no solid matches clearly, "none" for a NaN row (no object)."""
-    prototypes = np.stack([SOLID_PROTOTYPES[name] for name in SOLID_NAMES])  # (S, 5)
-    spreads = np.stack([SOLID_SPREADS[name] for name in SOLID_NAMES])
+def name_solids(features: np.ndarray, room: Room = SHAPES3D_ROOM) -> np.ndarray:
+    """features: (N, 5) from solid_features -> (N,) names: one of the room's solids (SOLID_NAMES
+    by default; steps 2-3), "unknown" when no solid matches clearly, "none" for a NaN row (no
+    object)."""
+    prototypes = np.stack([room.solid_prototypes[name] for name in room.solid_names])  # (S, 5)
+    spreads = np.stack([room.solid_spreads[name] for name in room.solid_names])
     distances = np.sqrt((((features[:, None, :] - prototypes[None]) / spreads[None]) ** 2).sum(axis=2))  # (N, S)
     missing = np.isnan(distances).any(axis=1)
     filled = np.where(missing[:, None], 0.0, distances)
     ordered = np.sort(filled, axis=1)
     nearest = np.argmin(filled, axis=1)
-    clear = (ordered[:, 0] <= SOLID_MATCH_RADIUS) & (ordered[:, 1] - ordered[:, 0] >= SOLID_MARGIN)
-    names = np.where(clear, np.array(SOLID_NAMES, dtype=object)[nearest], "unknown")
+    clear = (ordered[:, 0] <= room.solid_match_radius) & (ordered[:, 1] - ordered[:, 0] >= room.solid_margin)
+    names = np.where(clear, np.array(room.solid_names, dtype=object)[nearest], "unknown")
     return np.where(missing, "none", names).astype(object)
 
 

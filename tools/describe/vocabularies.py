@@ -10,6 +10,9 @@ and replaceable:
 - SHAPES3D_ROOM (Room): a wall above a floor (tools/describe/scene_layout.py): the words for
   the background regions, the view turning as 3DShapes' camera orbits the object, and
   3DShapes' solids (tools/describe/solid_shapes.py names them from these prototypes).
+
+A Vocabulary bundles the packs the describer reads (tools/describe/describer.py
+describe_traversal); DEFAULT_VOCABULARY holds all of them, a room being detected from the frames.
 """
 
 from __future__ import annotations
@@ -106,3 +109,17 @@ SHAPES3D_ROOM = Room(
     solid_match_radius=5.0,
     solid_margin=1.0,
 )
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The packs the describer reads: flat, the flat shapes named on every frame; room, the room
+    taken for frames that show a wall above a floor (None: no frame is a room, the background
+    regions keep their generic words, the view is not measured and no solid is named)."""
+
+    name: str
+    flat: FlatShapes
+    room: Room | None
+
+
+DEFAULT_VOCABULARY = Vocabulary(name="default", flat=DSPRITES_FLAT, room=SHAPES3D_ROOM)

@@ -51,10 +51,10 @@ def visibility_phrase(trend: Trend, present: np.ndarray) -> str:
     return direction_word(trend, ("becomes more distinct", "fades", "fades and returns"))
 
 
-def shape_phrase(names: np.ndarray) -> str:
+def shape_phrase(names: np.ndarray, articles: dict[str, str] = DSPRITES_FLAT.articles) -> str:
     """Shape names of the frames with an object, in order -> "changes shape from a square to
     an ellipse" when the named forms change cleanly (two or three runs, different ends),
-    "changes shape" otherwise."""
+    "changes shape" otherwise. articles: name -> its words with the article, when not "a NAME"."""
     runs: list[str] = []
     for name in names:
         if name in ("unknown", "none"):
@@ -62,7 +62,7 @@ def shape_phrase(names: np.ndarray) -> str:
         if not runs or runs[-1] != name:
             runs.append(str(name))
     if 2 <= len(runs) <= 3 and runs[0] != runs[-1]:
-        words = [DSPRITES_FLAT.articles.get(name, f"a {name}") for name in runs]
+        words = [articles.get(name, f"a {name}") for name in runs]
         tail = f" and then to {words[2]}" if len(words) == 3 else ""
         return f"changes shape from {words[0]} to {words[1]}{tail}"
     return "changes shape"
