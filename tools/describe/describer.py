@@ -55,11 +55,16 @@ Steps (`describe_traversal`):
    max(SECOND_FLOOR, SECOND_RATIO x the first), in a fixed quantity order, one sentence per
    subject ("The object moves from left to right and gets bigger."). In a room (a wall above
    a floor, tools/describe/scene_layout.py, in at least ROOM_SHARE of an anchor's frames) the upper and
-   lower background are "the wall" and "the floor" (ROOM_SUBJECTS). When the pixels change
-   but no measured quantity does (a face's smile), it says where: "The image changes
-   slightly at the bottom."
+   lower background are "the wall" and "the floor" (the room pack of
+   tools/describe/vocabularies.py). When the pixels change but no measured quantity does (a
+   face's smile), it says where: "The image changes slightly at the bottom."
 6. The summary gives, per quantity, the mean strength and net change over anchors and the
    fraction of anchors whose text names it.
+
+This module chooses what to name; the rest lives beside it: frame measurement in
+tools/describe/measurements.py, the trend of a sequence (step 3) in tools/describe/trends.py,
+the sentences (step 5) in tools/describe/wording.py, and what is known of particular datasets
+(dSprites' flat forms, 3DShapes' room and solids) in tools/describe/vocabularies.py.
 """
 
 from __future__ import annotations
@@ -71,18 +76,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.certainty.claims import Claim
-from tools.describe.colour_names import name_colours, rgb_to_hsv
-from tools.describe.measurements import (
-    FORM_SCALE,
-    LUMA,
-    FrameMeasurements,
-    form_distance,
-    frames_to_numpy,
-    measure_batch,
-)
+from tools.describe.colour_names import rgb_to_hsv
+from tools.describe.measurements import FORM_SCALE, FrameMeasurements, frames_to_numpy, measure_batch
 from tools.describe.noise import noise_spread
 from tools.describe.scene_layout import horizon_tilt, room_frames
-from tools.describe.solid_shapes import SOLID_NAMES, name_solids, solid_features
+from tools.describe.solid_shapes import name_solids, solid_features
+from tools.describe.trends import NOISE_SPAN, Trend, direction_word, find_trend, rotation_trend
+from tools.describe.vocabularies import DEFAULT_VOCABULARY, SHAPES3D_ROOM, Vocabulary
+from tools.describe.wording import colour_phrase, compose, shape_phrase, visibility_phrase
 from tools.errors import UserError
 
 BACKEND = "offline-analytic"
@@ -92,10 +93,6 @@ VISIBLE_PIXEL_CHANGE = 0.002  # mean absolute pixel change (values in [0, 1]) be
 REPORT_FLOOR = 0.5  # strength (in JND) from which a change is listed
 SECOND_FLOOR = 1.5  # strength a second change needs to be named
 SECOND_RATIO = 0.4  # ... and its strength relative to the first
-NOISE_SPAN = 2.5  # multiple of a frame's noise spread (tools/describe/noise.py) that grain alone can span
-MONOTONIC_SHARE = 0.9  # |net| / span from which a change counts as monotonic
-ROTATION_SHAPE_LIMIT = 3.0  # form distance between neighbouring frames above which a rotation step is not measured
-MIN_ROTATION_SYMMETRY = 0.08  # median symmetry strength an object needs for its rotation to be measured
 COLOUR_SATURATION = 0.1  # saturation of some region colour from which a traversal counts as coloured
 ROOM_SHARE = 1 / 3  # share of an anchor's frames that must show a room (a wall stays a wall when it takes the floor's colour)
 UNNAMED_SHAPE_FLOOR = 2.5  # strength a form change needs to be named when no known form is recognised at its ends
@@ -137,28 +134,6 @@ UNITS: dict[str, str] = {
     "brightness": "mean luma at the anchor's mean object area, 0..1",
     "saturation": "mean HSV saturation at the anchor's mean object area, 0..1",
 }
-SUBJECTS: dict[str, str] = {
-    "view": "the view",
-    "visibility": "the object",
-    "position_x": "the object",
-    "position_y": "the object",
-    "size": "the object",
-    "rotation": "the object",
-    "shape": "the object",
-    "object_colour": "the object",
-    "object_top_colour": "the top of the object",
-    "background_colour": "the background",
-    "top_colour": "the upper background",
-    "bottom_colour": "the lower background",
-    "brightness": "the image",
-    "saturation": "the image",
-}
-# In a room (tools/describe/scene_layout.py) the upper and lower background are the wall and the floor.
-ROOM_SUBJECTS: dict[str, str] = {
-    "top_colour": "the wall",
-    "bottom_colour": "the floor",
-    "background_colour": "the floor and the wall",
-}
 _COLOURS = ("object_colour", "object_top_colour", "background_colour", "top_colour", "bottom_colour")
 _OUTLINE_QUANTITIES = ("size", "position_x", "position_y", "rotation")
 # Y: the changes that explain Y when at least as strong (Y is then not named).
@@ -176,13 +151,7 @@ _EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "rotation": ("visibility", "view", "shape"),
 }
 _EVENT_PHRASES = ("appears", "disappears")
-FLAT_ONLY = ("heart", "ellipse")  # flat shapes (tools/describe/measurements.py) no solid's outline makes
-VIEW_NOISE = 1.0  # degrees of slant the edge's fit moves by itself: one row over the ~60 pixels it spans
-# An edge rising to the right: the camera moves to its left around the object (tools/data/shapes3d.py).
-VIEW_WORDS = ("turns around the object from right to left", "turns around the object from left to right",
-              "turns back and forth around the object")
 _HIDDEN_BY_EVENT = ("shape", "rotation", "object_colour", "object_top_colour")
-_ARTICLES = {"ellipse": "an ellipse"}
 
 
 @dataclass
@@ -191,8 +160,8 @@ class Change:
 
     quantity: stable id, a key of JND. phrase: the predicate a person would say ("moves from
     left to right"). strength: span in JND units, discounted by jitter (>= 0). monotonic: the
-    change goes one way (|net| >= 0.9 span). subject: who does it; SUBJECTS[quantity] when
-    empty ("the floor" instead of "the lower background" in a room)."""
+    change goes one way (|net| >= 0.9 span). subject: who does it; SUBJECTS[quantity]
+    (tools/describe/wording.py) when empty ("the floor" instead of "the lower background" in a room)."""
 
     quantity: str
     phrase: str
@@ -227,26 +196,20 @@ class TraversalDescription:
     backend: str = field(default=BACKEND)
 
 
-@dataclass(frozen=True)
-class _Trend:
-    """A sequence's change: span (>= 0), net (signed for scalars, a distance for vectors),
-    strength and direction (+1, -1, or 0 for back and forth)."""
-
-    span: float
-    net: float
-    strength: float
-    monotonic: bool
-    direction: int
-
-
 def describe_traversal(
-    frames: np.ndarray, values: Sequence[float], visible_floor: float = VISIBLE_PIXEL_CHANGE
+    frames: np.ndarray,
+    values: Sequence[float],
+    visible_floor: float = VISIBLE_PIXEL_CHANGE,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> TraversalDescription:
     """frames: (A, K, C, H, W) float in [0, 1]: A anchors, K frames each in traversal order
     (lowest to highest perturbation value), C = 1 or 3 (a torch tensor on any device is
     accepted too); values: the K perturbation values. visible_floor: an anchor whose frames
     never differ from its first frame by this much (mean absolute pixel change) says
-    NO_CHANGE_TEXT; the agent passes its settings.pixel_change_floor so one floor decides."""
+    NO_CHANGE_TEXT; the agent passes its settings.pixel_change_floor so one floor decides.
+    vocabulary: the dataset packs it reads (tools/describe/vocabularies.py): the flat shapes it
+    names, and the room it takes frames with a wall above a floor for (none: no frame is a
+    room); by default all of them, a room being detected from the frames."""
     frames = frames_to_numpy(frames)
     if frames.ndim != 5:
         raise UserError(f"frames have shape {frames.shape}; expected (A, K, C, H, W)")
@@ -260,13 +223,16 @@ def describe_traversal(
         raise UserError(f"perturbation values {values.tolist()} must be finite and run from lowest to highest")
 
     flat = frames.reshape(anchors * steps, *frames.shape[2:])
-    batch = measure_batch(flat)  # validates channels and range
+    batch = measure_batch(flat, vocabulary.flat)  # validates channels and range
     flat32 = flat.astype(np.float32, copy=False)
     frames32 = flat32.reshape(anchors, steps, -1)
     from_first = np.abs(frames32 - frames32[:, :1]).mean(axis=2)  # (A, K)
     visible = from_first.max(axis=1) >= visible_floor
     coloured = frames.shape[2] == 3 and _is_coloured(batch)
-    rooms = room_frames(flat32, batch.bbox[:, 3]) if coloured else np.zeros(len(flat32), dtype=bool)
+    if coloured and vocabulary.room is not None:
+        rooms = room_frames(flat32, batch.bbox[:, 3])
+    else:
+        rooms = np.zeros(len(flat32), dtype=bool)
     noise = noise_spread(flat32, batch)
     tilt = np.full(len(flat32), np.nan, dtype=np.float32)  # the floor-wall edge's slant, in room frames only
     if rooms.any():
@@ -283,13 +249,14 @@ def describe_traversal(
             continue
         index = np.arange(a * steps, (a + 1) * steps)
         room = bool(rooms[index].mean() >= ROOM_SHARE)
-        changes = _anchor_changes(batch, index, coloured, room=room, noise=noise, tilt=tilt)
+        changes = _anchor_changes(batch, index, coloured, room=room, noise=noise, tilt=tilt, vocabulary=vocabulary)
         measured.append(changes)
         listed = sorted((c for c, _ in changes.values() if c.strength >= REPORT_FLOOR), key=lambda c: -c.strength)
         unsteady = coloured and _outline_unsteady(batch, index)
-        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)])
+        solid_names = vocabulary.room.solid_names if vocabulary.room is not None else ()
+        named = _choose_named([c for c in listed if not coloured or _credible(c, unsteady, room)], solid_names)
         named_per_anchor.append({c.quantity for c in named})
-        text = _compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
+        text = compose(named) if named else f"The image changes slightly {_where(flat32[index])}."
         claims = [change_claim(c) for c in named]
         samples.append(AnchorDescription(text=text, changes=listed, visible_change=True, claims=claims))
 
@@ -314,7 +281,7 @@ CLAIM_CHANGES: dict[str, str] = {
     "appears": "appears", "disappears": "disappears", "becomes more distinct": "appears", "fades": "disappears",
     "gets brighter": "lighter", "gets darker": "darker", "gets lighter": "lighter",
     "gets more colourful": "more_saturated", "gets less colourful": "less_saturated",
-    VIEW_WORDS[0]: "right_to_left", VIEW_WORDS[1]: "left_to_right",
+    SHAPES3D_ROOM.view_words[0]: "right_to_left", SHAPES3D_ROOM.view_words[1]: "left_to_right",
 }
 
 
@@ -353,13 +320,17 @@ def _anchor_changes(
     room: bool = False,
     noise: dict[str, np.ndarray] | None = None,
     tilt: np.ndarray | None = None,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> dict[str, tuple[Change, float]]:
     """All quantities' changes for the frames at `index` (one anchor, traversal order):
     quantity -> (Change, net change in UNITS). room: the frames show a wall above a floor
-    (ROOM_SUBJECTS name the background regions, and the view is measured). noise: per outline
+    (the room pack's subjects name the background regions, and the view is measured). noise: per outline
     quantity, how far each frame's pixel noise moves it ((N,) over the batch,
     tools/describe/noise.py). tilt: (N,) the floor-wall edge's slant in degrees over the
-    batch (tools/describe/scene_layout.py horizon_tilt): in a room, a camera orbiting the object."""
+    batch (tools/describe/scene_layout.py horizon_tilt): in a room, a camera orbiting the object.
+    vocabulary: the dataset packs (tools/describe/vocabularies.py); room True needs its room."""
+    room_pack = vocabulary.room
+    room = room and room_pack is not None
     present = batch.present[index]
     out: dict[str, tuple[Change, float]] = {}
 
@@ -371,19 +342,19 @@ def _anchor_changes(
         spread = spread[~np.isnan(spread)]
         return NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
 
-    def add(quantity: str, trend: _Trend | None, phrase: str) -> None:
+    def add(quantity: str, trend: Trend | None, phrase: str) -> None:
         if trend is not None:
-            subject = ROOM_SUBJECTS.get(quantity, "") if room else ""
+            subject = room_pack.subjects.get(quantity, "") if room else ""
             out[quantity] = (Change(quantity, phrase, trend.strength, trend.monotonic, subject), trend.net)
 
     if room and tilt is not None:
-        view = _trend(tilt[index], JND["view"], VIEW_NOISE)
+        view = find_trend(tilt[index], JND["view"], room_pack.view_noise)
         if view is not None:
-            add("view", view, _direction_word(view, VIEW_WORDS))
+            add("view", view, direction_word(view, room_pack.view_words))
 
-    visibility = _trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
+    visibility = find_trend(batch.foreground_contrast[index], JND["visibility"], floor("visibility"))
     if visibility is not None and present.any():
-        add("visibility", visibility, _visibility_phrase(visibility, present))
+        add("visibility", visibility, visibility_phrase(visibility, present))
 
     for quantity, values, words in (
         (
@@ -398,23 +369,23 @@ def _anchor_changes(
             ("gets bigger", "gets smaller", "changes size back and forth"),
         ),
     ):
-        trend = _trend(np.where(present, values, np.nan), JND[quantity], floor(quantity))
+        trend = find_trend(np.where(present, values, np.nan), JND[quantity], floor(quantity))
         if trend is not None:
-            add(quantity, trend, _direction_word(trend, words))
+            add(quantity, trend, direction_word(trend, words))
 
-    rotation = _rotation_trend(batch, index, None if noise is None else noise["rotation"])
+    rotation = rotation_trend(batch, index, JND["rotation"], None if noise is None else noise["rotation"])
     if rotation is not None:
         add(
             "rotation",
             rotation,
-            _direction_word(rotation, ("rotates counterclockwise", "rotates clockwise", "rotates back and forth")),
+            direction_word(rotation, ("rotates counterclockwise", "rotates clockwise", "rotates back and forth")),
         )
 
     forms = batch.form[index] / FORM_SCALE
-    shape = _trend(forms, JND["shape"], floor("shape"))
-    names = _shape_names(batch, index, room)[present]
+    shape = find_trend(forms, JND["shape"], floor("shape"))
+    names = _shape_names(batch, index, room, vocabulary)[present]
     if shape is not None and not (room and _one_solid(names)):
-        add("shape", shape, _shape_phrase(names))
+        add("shape", shape, shape_phrase(names, vocabulary.flat.articles))
 
     area = np.nan_to_num(batch.area[index], nan=0.0)
     mean_area = float(area.mean())
@@ -436,22 +407,22 @@ def _anchor_changes(
             continue
         background = np.where(np.isnan(background), obj, background)
         at_mean_area = background + mean_area * np.where(np.isnan(obj), 0.0, obj - background)
-        trend = _trend(at_mean_area, JND[quantity], floor(quantity) if quantity == "brightness" else 0.0)
+        trend = find_trend(at_mean_area, JND[quantity], floor(quantity) if quantity == "brightness" else 0.0)
         if trend is not None:
-            add(quantity, trend, _direction_word(trend, words))
+            add(quantity, trend, direction_word(trend, words))
 
     if coloured:
         obj = np.where(present[:, None], batch.object_colour[index], np.nan)
-        object_phrase = _colour_phrase(obj)
-        add("object_colour", _trend(obj / np.sqrt(3.0), JND["object_colour"]), object_phrase)
+        object_phrase = colour_phrase(obj)
+        add("object_colour", find_trend(obj / np.sqrt(3.0), JND["object_colour"]), object_phrase)
         obj_top = np.where(present[:, None], batch.object_top_colour[index], np.nan)
-        top_phrase = _colour_phrase(obj_top)
+        top_phrase = colour_phrase(obj_top)
         if top_phrase != object_phrase:  # the same words: the whole object changes, say it once
-            add("object_top_colour", _trend(obj_top / np.sqrt(3.0), JND["object_top_colour"]), top_phrase)
+            add("object_top_colour", find_trend(obj_top / np.sqrt(3.0), JND["object_top_colour"]), top_phrase)
         top, bottom = batch.top_colour[index], batch.bottom_colour[index]
-        top_trend = _trend(top / np.sqrt(3.0), JND["top_colour"])
-        bottom_trend = _trend(bottom / np.sqrt(3.0), JND["bottom_colour"])
-        top_phrase, bottom_phrase = _colour_phrase(top), _colour_phrase(bottom)
+        top_trend = find_trend(top / np.sqrt(3.0), JND["top_colour"])
+        bottom_trend = find_trend(bottom / np.sqrt(3.0), JND["bottom_colour"])
+        top_phrase, bottom_phrase = colour_phrase(top), colour_phrase(bottom)
         both = top_trend is not None and bottom_trend is not None
         if both and min(top_trend.strength, bottom_trend.strength) >= REPORT_FLOOR and top_phrase == bottom_phrase:
             merged = top_trend if top_trend.strength >= bottom_trend.strength else bottom_trend
@@ -462,23 +433,26 @@ def _anchor_changes(
     return out
 
 
-def _shape_names(batch: FrameMeasurements, index: np.ndarray, room: bool) -> np.ndarray:
+def _shape_names(
+    batch: FrameMeasurements, index: np.ndarray, room: bool, vocabulary: Vocabulary = DEFAULT_VOCABULARY
+) -> np.ndarray:
     """Per-frame shape names (K,) of the frames at `index`: in a room the solids of
     tools/describe/solid_shapes.py (cube, cylinder, sphere, capsule), else the flat shapes of
     tools/describe/measurements.py (square, ellipse, heart, circle); "unknown" or "none" otherwise.
     A flat shape drawn over a wall and a floor keeps the flat names when they name at least
-    as many of its frames as the solids do and one of them is FLAT_ONLY (a solid's outline is
-    never a heart; on 400 renders of tools/data/shapes3d.py the flat names call cubes squares and
+    as many of its frames as the solids do and one of them is flat-only (the flat pack's
+    flat_only, tools/describe/vocabularies.py: a solid's outline is never a heart; on 400 renders of tools/data/shapes3d.py the flat names call cubes squares and
     spheres circles, 21% of frames, and never name a frame the solids leave unknown). A solid
     named in one frame only, between frames that name others, is "unknown": a decoded
     cylinder turning into a sphere passes through a boxy blend of the two, not a cube."""
     flat = batch.shape_name[index]
-    if not room:
+    if not room or vocabulary.room is None:
         return flat
-    names = name_solids(solid_features(batch.form[index], batch.bbox[index], batch.extent[index]))
+    features = solid_features(batch.form[index], batch.bbox[index], batch.extent[index])
+    names = name_solids(features, vocabulary.room)
     named = np.flatnonzero(~np.isin(names, ("unknown", "none")))
     flat_named = np.isin(flat, ("unknown", "none"), invert=True).sum()
-    if flat_named >= len(named) and np.isin(flat, FLAT_ONLY).any():
+    if flat_named >= len(named) and np.isin(flat, vocabulary.flat.flat_only).any():
         return flat
     for before, this, after in zip(named[:-2], named[1:-1], named[2:], strict=True):
         if names[before] != names[this] != names[after]:
@@ -555,134 +529,9 @@ def _where(frames: np.ndarray) -> str:
     return names[row][column]
 
 
-def _trend(sequence: np.ndarray, jnd: float, noise_floor: float = 0.0) -> _Trend | None:
-    """Change of a sequence (K,) or (K, D) along the traversal, NaN frames skipped; None with
-    fewer than two defined frames. Vectors are compared by Euclidean distance. noise_floor:
-    the span the frames' own noise can make (same unit), taken off the span for the strength.
-    One grainy frame can also stand out alone: the frame that widens the span most may do so
-    by up to noise_floor before it counts (a change must show in two frames to beat the grain;
-    with a floor of 0, as on clean frames, the span is the span)."""
-    sequence = np.asarray(sequence, dtype=np.float64)
-    vectors = sequence.reshape(len(sequence), -1)
-    vectors = vectors[~np.isnan(vectors).any(axis=1)]
-    if len(vectors) < 2:
-        return None
-    distances = np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(axis=2))  # (K, K)
-    span = float(distances.max())
-    if vectors.shape[1] == 1:
-        net = float(vectors[-1, 0] - vectors[0, 0])
-        net_size = abs(net)
-    else:
-        net = net_size = float(distances[0, -1])
-    jitter = 0.0
-    if len(vectors) >= 4:
-        second = np.sqrt((np.diff(vectors, n=2, axis=0) ** 2).sum(axis=1))
-        jitter = float(np.median(second)) / np.sqrt(6.0)  # a second difference of white noise has sqrt(6) x its spread
-    counted = span
-    if noise_floor > 0 and len(vectors) >= 3:
-        others = ~np.eye(len(vectors), dtype=bool)
-        without_one = min(float(distances[others[k]][:, others[k]].max()) for k in range(len(vectors)))
-        counted = max(without_one, span - noise_floor)
-    strength = max(counted - noise_floor, 0.0) / max(jnd, jitter)
-    direction = 0
-    if span > 0 and net_size >= 0.5 * span:
-        direction = 1 if net >= 0 else -1
-    monotonic = span > 0 and net_size >= MONOTONIC_SHARE * span
-    return _Trend(span=span, net=net, strength=float(strength), monotonic=bool(monotonic), direction=direction)
-
-
-def _direction_word(trend: _Trend, words: tuple[str, str, str]) -> str:
-    """words = (increasing, decreasing, back and forth) -> the one the trend shows."""
-    return words[0] if trend.direction > 0 else words[1] if trend.direction < 0 else words[2]
-
-
-def _rotation_trend(batch: FrameMeasurements, index: np.ndarray, noise: np.ndarray | None = None) -> _Trend | None:
-    """Cumulative rotation (degrees, counterclockwise) along one anchor's traversal.
-
-    1. Keep frames with an object; pick the symmetry order n with the largest median strength
-       (none when it is under MIN_ROTATION_SYMMETRY: a disc has no visible rotation).
-    2. A step between neighbouring kept frames is measured when both show that symmetry
-       (strength >= half the median) and the form barely changes (a shape change is not a
-       rotation): the phase difference of c_n wrapped to (-pi, pi], divided by n.
-    3. The cumulative sum of the steps is the rotation sequence; its noise floor is NOISE_SPAN x
-       the median over the kept frames of how far pixel noise moves the angle of order n
-       (noise: (N, 4) over the batch, tools/describe/noise.py)."""
-    present = batch.present[index]
-    kept = index[present]
-    if len(kept) < 2:
-        return None
-    symmetry = batch.symmetry[kept]
-    medians = np.median(symmetry, axis=0)
-    order_index = int(np.argmax(medians))
-    if medians[order_index] < MIN_ROTATION_SYMMETRY:
-        return None
-    order = order_index + 1
-    strong = symmetry[:, order_index] >= 0.5 * medians[order_index]
-    phase = batch.symmetry_phase[kept, order_index].astype(np.float64)
-    step = np.mod(np.diff(phase) + np.pi, 2 * np.pi) - np.pi
-    same_form = form_distance(batch.form[kept[1:]], batch.form[kept[:-1]]) <= ROTATION_SHAPE_LIMIT
-    usable = strong[1:] & strong[:-1] & same_form
-    angles = np.concatenate([[0.0], np.cumsum(np.where(usable, np.degrees(step) / order, 0.0))])
-    noise_floor = 0.0
-    if noise is not None:
-        spread = noise[kept, order_index]
-        spread = spread[~np.isnan(spread)]
-        noise_floor = NOISE_SPAN * float(np.median(spread)) if len(spread) else 0.0
-    return _trend(angles, JND["rotation"], noise_floor)
-
-
-def _visibility_phrase(trend: _Trend, present: np.ndarray) -> str:
-    """Words for the foreground contrast trend, given which frames (K,) show an object."""
-    if present[0] and not present[-1]:
-        return "disappears"
-    if present[-1] and not present[0]:
-        return "appears"
-    if not present.all():
-        return "disappears and reappears"
-    return _direction_word(trend, ("becomes more distinct", "fades", "fades and returns"))
-
-
-def _shape_phrase(names: np.ndarray) -> str:
-    """Shape names of the frames with an object, in order -> "changes shape from a square to
-    an ellipse" when the named forms change cleanly (two or three runs, different ends),
-    "changes shape" otherwise."""
-    runs: list[str] = []
-    for name in names:
-        if name in ("unknown", "none"):
-            continue
-        if not runs or runs[-1] != name:
-            runs.append(str(name))
-    if 2 <= len(runs) <= 3 and runs[0] != runs[-1]:
-        words = [_ARTICLES.get(name, f"a {name}") for name in runs]
-        tail = f" and then to {words[2]}" if len(words) == 3 else ""
-        return f"changes shape from {words[0]} to {words[1]}{tail}"
-    return "changes shape"
-
-
-def _colour_phrase(colours: np.ndarray) -> str:
-    """Colours (K, 3), NaN rows skipped -> "turns from red to blue", "gets lighter",
-    "turns from red to blue and back", or "changes colour"."""
-    colours = colours[~np.isnan(colours).any(axis=1)]
-    if len(colours) < 2:
-        return "changes colour"
-    names = name_colours(colours)
-    distances = np.sqrt(((colours - colours[0]) ** 2).sum(axis=1) / 3.0)
-    far = int(np.argmax(distances))
-    net = distances[-1]
-    if net >= 0.5 * distances[far]:
-        if names[0] != names[-1]:
-            return f"turns from {names[0]} to {names[-1]}"
-        lighter = float((colours[-1] - colours[0]) @ LUMA)
-        if abs(lighter) >= 0.5 * net:
-            return "gets lighter" if lighter > 0 else "gets darker"
-        return "changes colour"
-    if names[far] != names[0]:
-        return f"turns from {names[0]} to {names[far]} and back"
-    return "changes colour back and forth"
-
-
-def _choose_named(listed: list[Change]) -> list[Change]:
-    """The one or two changes the text names (see the module docstring, step 4-5)."""
+def _choose_named(listed: list[Change], solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> list[Change]:
+    """The one or two changes the text names (see the module docstring, step 4-5); solid_names:
+    the room's solids (tools/describe/vocabularies.py)."""
     by_quantity = {c.quantity: c for c in listed}
     event = by_quantity.get("visibility")
     is_event = event is not None and event.phrase in _EVENT_PHRASES
@@ -692,7 +541,7 @@ def _choose_named(listed: list[Change]) -> list[Change]:
             continue
         if is_event and change.quantity == "visibility":
             continue
-        if not _is_explained(change, by_quantity):
+        if not _is_explained(change, by_quantity, solid_names):
             candidates.append(change)
     if is_event:
         candidates.insert(0, event)
@@ -707,7 +556,9 @@ def _choose_named(listed: list[Change]) -> list[Change]:
     return sorted(named, key=lambda c: order.index(c.quantity))
 
 
-def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
+def _is_explained(
+    change: Change, by_quantity: dict[str, Change], solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names
+) -> bool:
     """True when a listed change in _EXPLAINED_BY[change.quantity] is at least as strong.
 
     Shape and size are special: a change between named flat forms (square to heart) explains
@@ -729,8 +580,8 @@ def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
         if change.quantity == "size" and quantity == "shape":
             if not _names_forms(other):
                 continue
-            share = 1.0 if _names_solids(other) else 0.5
-        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other):
+            share = 1.0 if _names_solids(other, solid_names) else 0.5
+        if change.quantity != "size" and quantity == "shape" and not _solid_light(change, other, solid_names):
             continue
         if change.quantity in ("brightness", "saturation") and quantity in _COLOURS:
             share = COLOUR_EXPLAINS_LIGHT
@@ -741,62 +592,25 @@ def _is_explained(change: Change, by_quantity: dict[str, Change]) -> bool:
     return False
 
 
-def _solid_light(change: Change, shape: Change) -> bool:
+def _solid_light(change: Change, shape: Change, solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> bool:
     """Whether a change between named solids (shape) may explain `change`: a
     rotation (the outline the angle is read from changes with the solid) or the object's
     lightness or the brightness (a sphere's highlight and shading differ from a cylinder's),
     not a change of hue."""
-    if not _names_solids(shape):
+    if not _names_solids(shape, solid_names):
         return False
     return change.quantity in ("rotation", "brightness") or change.phrase in ("gets lighter", "gets darker")
 
 
-def _names_solids(change: Change) -> bool:
-    """True for a shape change between named solids ("changes shape from a cylinder to ...")."""
-    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in SOLID_NAMES)
+def _names_solids(change: Change, solid_names: tuple[str, ...] = SHAPES3D_ROOM.solid_names) -> bool:
+    """True for a shape change between named solids ("changes shape from a cylinder to ..."),
+    the solids being solid_names."""
+    return _names_forms(change) and any(f" {solid}" in change.phrase for solid in solid_names)
 
 
 def _names_forms(change: Change) -> bool:
     """True for a shape change between named forms ("changes shape from a square to ...")."""
     return change.phrase.startswith("changes shape from ")
-
-
-def _compose(named: list[Change]) -> str:
-    """Named changes in canonical order -> one sentence per subject; a second predicate with
-    the same leading verb drops it ("moves from left to right and upward")."""
-    sentences: list[str] = []
-    index = 0
-    while index < len(named):
-        subject = _subject(named[index])
-        predicates = [named[index].phrase]
-        index += 1
-        while index < len(named) and _subject(named[index]) == subject:
-            phrase = named[index].phrase
-            first_verb = predicates[0].split(" ", 1)[0]
-            if phrase.startswith(first_verb + " "):
-                phrase = phrase[len(first_verb) + 1 :]
-            predicates.append(phrase)
-            index += 1
-        if " and " in subject:  # "the floor and the wall turn ..."
-            predicates = [_plural(predicate) for predicate in predicates]
-        sentence = f"{subject} {' and '.join(predicates)}."
-        sentences.append(sentence[0].upper() + sentence[1:])
-    return " ".join(sentences)
-
-
-def _subject(change: Change) -> str:
-    return change.subject or SUBJECTS[change.quantity]
-
-
-def _plural(predicate: str) -> str:
-    """The predicate for a plural subject: its leading verb without the s ("turns from red to
-    blue" -> "turn from red to blue", "changes colour" -> "change colour")."""
-    verb, _, rest = predicate.partition(" ")
-    if verb.endswith("es") and verb[:-2].endswith(("sh", "ch", "x", "ss")):
-        verb = verb[:-2]
-    elif verb.endswith("s"):
-        verb = verb[:-1]
-    return f"{verb} {rest}".strip()
 
 
 def _summarise(

@@ -66,6 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tools.describe.colour_names import name_colours, rgb_to_hsv
+from tools.describe.vocabularies import DSPRITES_FLAT, FlatShapes
 from tools.errors import UserError
 
 PRESENCE_FLOOR = 0.1  # foreground contrast (distance to the background palette) below which no object is present
@@ -93,16 +94,10 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # Euclidean distance of about 1 is "the same shape" and several units are a different one.
 FORM_FEATURES: tuple[str, ...] = ("log_elongation", "solidity", "compactness", "symmetry_1", "symmetry_3", "symmetry_4")
 FORM_SCALE = np.array([0.06, 0.05, 0.02, 0.02, 0.04, 0.1], dtype=np.float32)
-# Prototype form vectors (unscaled feature values): medians over dSprites renders of each shape
-# at all six scales and ten orientations, sharp and blurred (Gaussian, sigma 1.2 pixels); the
-# circle is the ideal disc.
-SHAPE_PROTOTYPES: dict[str, np.ndarray] = {
-    "square": np.array([0.012, 0.91, 0.955, 0.003, 0.017, 0.37], dtype=np.float32),
-    "ellipse": np.array([0.66, 0.945, 0.80, 0.008, 0.027, 0.42], dtype=np.float32),
-    "heart": np.array([0.085, 0.94, 0.96, 0.018, 0.28, 0.044], dtype=np.float32),
-    "circle": np.array([0.0, 0.95, 1.0, 0.0, 0.0, 0.0], dtype=np.float32),
-}
-SHAPE_MATCH_RADIUS = 3.0  # scaled form distance within which a prototype names the shape
+# Prototype form vectors (unscaled feature values) of the named flat shapes and the radius
+# within which one names a form: the dSprites flat pack (tools/describe/vocabularies.py DSPRITES_FLAT).
+SHAPE_PROTOTYPES: dict[str, np.ndarray] = DSPRITES_FLAT.prototypes
+SHAPE_MATCH_RADIUS = DSPRITES_FLAT.match_radius  # scaled form distance within which a prototype names the shape
 
 
 @dataclass(frozen=True)
@@ -206,8 +201,9 @@ def measure_frames(frames: np.ndarray) -> list[dict[str, float | str | None]]:
     return measure_batch(frames).records()
 
 
-def measure_batch(frames: np.ndarray) -> FrameMeasurements:
-    """frames: (N, C, H, W) float in [0, 1], C = 1 or 3 -> FrameMeasurements of N frames."""
+def measure_batch(frames: np.ndarray, shapes: FlatShapes = DSPRITES_FLAT) -> FrameMeasurements:
+    """frames: (N, C, H, W) float in [0, 1], C = 1 or 3 -> FrameMeasurements of N frames.
+    shapes: the flat forms shape names come from (tools/describe/vocabularies.py)."""
     rgb = _as_planes(frames)  # (N, 3, H, W)
     n, _, height, width = rgb.shape
     border = max(1, round(height / 32))
@@ -346,7 +342,7 @@ def measure_batch(frames: np.ndarray) -> FrameMeasurements:
         solidity=np.where(absent, np.nan, solidity).astype(np.float32),
         extent=np.where(absent, np.nan, extent).astype(np.float32),
         form=form,
-        shape_name=name_shapes(form),
+        shape_name=name_shapes(form, shapes),
     )
 
 
@@ -356,16 +352,17 @@ def form_distance(form_a: np.ndarray, form_b: np.ndarray) -> np.ndarray:
     return np.sqrt((((form_a - form_b) / FORM_SCALE) ** 2).sum(axis=-1))
 
 
-def name_shapes(form: np.ndarray) -> np.ndarray:
-    """form: (N, 6) form vectors -> (N,) names: the nearest prototype within
-    SHAPE_MATCH_RADIUS, "unknown" otherwise, "none" when no object is present."""
-    names = list(SHAPE_PROTOTYPES)
-    prototypes = np.stack([SHAPE_PROTOTYPES[name] for name in names])
+def name_shapes(form: np.ndarray, shapes: FlatShapes = DSPRITES_FLAT) -> np.ndarray:
+    """form: (N, 6) form vectors -> (N,) names: the nearest of shapes' prototypes (dSprites'
+    by default, SHAPE_PROTOTYPES) within its match radius (SHAPE_MATCH_RADIUS), "unknown"
+    otherwise, "none" when no object is present."""
+    names = list(shapes.prototypes)
+    prototypes = np.stack([shapes.prototypes[name] for name in names])
     distances = form_distance(form[:, None, :], prototypes[None, :, :])
     nearest = np.nanargmin(np.where(np.isnan(distances), np.inf, distances), axis=1)
     best = distances[np.arange(len(form)), nearest]
     labels = np.array(names, dtype=object)[nearest]
-    labels = np.where(best <= SHAPE_MATCH_RADIUS, labels, "unknown")
+    labels = np.where(best <= shapes.match_radius, labels, "unknown")
     return np.where(np.isnan(form).any(axis=1), "none", labels).astype(object)
 
 

@@ -37,23 +37,17 @@ from __future__ import annotations
 
 import numpy as np
 
-SOLID_NAMES: tuple[str, ...] = ("cube", "cylinder", "sphere", "capsule")  # tools/data/shapes3d.py's SHAPE_NAMES
+from tools.describe.vocabularies import SHAPES3D_ROOM, Room
+
+# The solids, their prototypes and the match radii are the 3DShapes room pack's
+# (tools/describe/vocabularies.py SHAPES3D_ROOM).
+SOLID_NAMES: tuple[str, ...] = SHAPES3D_ROOM.solid_names  # tools/data/shapes3d.py's SHAPE_NAMES
 SOLID_FEATURES: tuple[str, ...] = ("log_aspect", "log_elongation", "symmetry_4", "extent", "compactness")
 # Medians and robust spreads (IQR / 1.349) of SOLID_FEATURES per solid (fit_solid_prototypes()).
-SOLID_PROTOTYPES: dict[str, np.ndarray] = {
-    "cube": np.array([-0.057, 0.108, 0.331, 0.887, 0.952], dtype=np.float32),
-    "cylinder": np.array([-0.288, 0.303, 0.180, 0.906, 0.915], dtype=np.float32),
-    "sphere": np.array([0.000, 0.028, 0.026, 0.797, 0.927], dtype=np.float32),
-    "capsule": np.array([0.773, 0.818, 0.430, 0.822, 0.693], dtype=np.float32),
-}
-SOLID_SPREADS: dict[str, np.ndarray] = {
-    "cube": np.array([0.095, 0.074, 0.067, 0.074, 0.026], dtype=np.float32),
-    "cylinder": np.array([0.042, 0.040, 0.029, 0.044, 0.032], dtype=np.float32),
-    "sphere": np.array([0.030, 0.037, 0.038, 0.031, 0.098], dtype=np.float32),
-    "capsule": np.array([0.134, 0.063, 0.054, 0.075, 0.080], dtype=np.float32),
-}
-SOLID_MATCH_RADIUS = 5.0  # scaled distance (step 2) within which the nearest solid names the frame
-SOLID_MARGIN = 1.0  # ... when the second nearest is at least this much farther
+SOLID_PROTOTYPES: dict[str, np.ndarray] = SHAPES3D_ROOM.solid_prototypes
+SOLID_SPREADS: dict[str, np.ndarray] = SHAPES3D_ROOM.solid_spreads
+SOLID_MATCH_RADIUS = SHAPES3D_ROOM.solid_match_radius  # scaled distance (step 2) within which the nearest solid names the frame
+SOLID_MARGIN = SHAPES3D_ROOM.solid_margin  # ... when the second nearest is at least this much farther
 
 
 def solid_features(form: np.ndarray, bbox: np.ndarray, extent: np.ndarray) -> np.ndarray:
@@ -66,18 +60,19 @@ def solid_features(form: np.ndarray, bbox: np.ndarray, extent: np.ndarray) -> np
     return np.stack([log_aspect, form[:, 0], form[:, 5], extent, form[:, 2]], axis=1).astype(np.float32)
 
 
-def name_solids(features: np.ndarray) -> np.ndarray:
-    """features: (N, 5) from solid_features -> (N,) names: a SOLID_NAMES entry (steps 2-3),
-    "unknown" when no solid matches clearly, "none" for a NaN row (no object)."""
-    prototypes = np.stack([SOLID_PROTOTYPES[name] for name in SOLID_NAMES])  # (S, 5)
-    spreads = np.stack([SOLID_SPREADS[name] for name in SOLID_NAMES])
+def name_solids(features: np.ndarray, room: Room = SHAPES3D_ROOM) -> np.ndarray:
+    """features: (N, 5) from solid_features -> (N,) names: one of the room's solids (SOLID_NAMES
+    by default; steps 2-3), "unknown" when no solid matches clearly, "none" for a NaN row (no
+    object)."""
+    prototypes = np.stack([room.solid_prototypes[name] for name in room.solid_names])  # (S, 5)
+    spreads = np.stack([room.solid_spreads[name] for name in room.solid_names])
     distances = np.sqrt((((features[:, None, :] - prototypes[None]) / spreads[None]) ** 2).sum(axis=2))  # (N, S)
     missing = np.isnan(distances).any(axis=1)
     filled = np.where(missing[:, None], 0.0, distances)
     ordered = np.sort(filled, axis=1)
     nearest = np.argmin(filled, axis=1)
-    clear = (ordered[:, 0] <= SOLID_MATCH_RADIUS) & (ordered[:, 1] - ordered[:, 0] >= SOLID_MARGIN)
-    names = np.where(clear, np.array(SOLID_NAMES, dtype=object)[nearest], "unknown")
+    clear = (ordered[:, 0] <= room.solid_match_radius) & (ordered[:, 1] - ordered[:, 0] >= room.solid_margin)
+    names = np.where(clear, np.array(room.solid_names, dtype=object)[nearest], "unknown")
     return np.where(missing, "none", names).astype(object)
 
 
