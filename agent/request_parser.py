@@ -137,10 +137,9 @@ class _Reader:
             return
         start = trigger.end()
         rest = self.masked[start:]
-        close = _QUOTES.get(rest[:1])
-        if close and close in rest[1:]:
-            end = start + 1 + rest[1:].index(close) + 1
-            text = self.sentence[start + 1:end - 1].strip()
+        quoted = self._quoted(start)
+        if quoted:
+            end, text = quoted
         else:
             stop = _PROMPT_END.search(rest)
             end = start + (stop.start() if stop else len(rest))
@@ -160,6 +159,16 @@ class _Reader:
             return ref  # a train-ddpm checkpoint (config.json + model.safetensors)
         return f"{'sd' if family == 'sd' else 'diffusers'}:{ref}"
 
+    def _quoted(self, start: int) -> tuple[int, str] | None:
+        """(end, text) of a quoted text starting at `start` ('...', "..." or the typographic
+        quotes), the end just past the closing quote; None when the text there is not quoted."""
+        rest = self.masked[start:]
+        close = _QUOTES.get(rest[:1])
+        if not close or close not in rest[1:]:
+            return None
+        end = start + 1 + rest[1:].index(close) + 1
+        return end, self.sentence[start + 1:end - 1].strip()
+
     def _mask(self, start: int, end: int) -> None:
         self.masked = self.masked[:start] + " " * (end - start) + self.masked[end:]
 
@@ -172,10 +181,9 @@ class _Reader:
             return
         start = trigger.end()
         rest = self.masked[start:]
-        close = _QUOTES.get(rest[:1])
-        if close and close in rest[1:]:
-            end = start + 1 + rest[1:].index(close) + 1
-            formula = rest[1:end - start - 1].strip()
+        quoted = self._quoted(start)
+        if quoted:
+            end, formula = quoted
         else:
             end = start + _formula_length(rest)
             formula = self.sentence[start:end].strip()

@@ -188,7 +188,7 @@ class Settings:
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if f.metadata.get("cli", True) and raw is not None and raw != "":
-                values[f.name] = _parse_env(f.name, f.type, raw)
+                values[f.name] = _parse_env(f.name, raw)
         unknown = sorted(set(overrides or {}) - {f.name for f in fields(cls)})
         if unknown:
             raise UserError(f"unknown settings {unknown}; settings are: {', '.join(setting_names())}")
@@ -235,9 +235,9 @@ def with_model_defaults(settings: Mapping[str, Any], metadata: Mapping[str, Any]
 
 # --- generated command-line flags ---------------------------------------------------------------
 
-def _base_type(annotation: Any) -> type:
-    """int, float, str (or tuple for tuple[str, ...]) from a field's annotation, None removed."""
-    hint = eval(annotation, vars(typing), {}) if isinstance(annotation, str) else annotation
+def _base_type(name: str) -> type:
+    """int, float, str, bool (or tuple for tuple[str, ...]) of a Settings field, None removed."""
+    hint = typing.get_type_hints(Settings)[name]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return typing.get_origin(hint) or hint
@@ -250,7 +250,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         if not f.metadata.get("cli", True):
             continue
-        kind = _base_type(f.type)
+        kind = _base_type(f.name)
         default = "" if f.default is None or f.default is MISSING else f" (default {f.default})"
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         options: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata["help"] + default}
@@ -272,8 +272,8 @@ def from_arguments(args: argparse.Namespace, env: Mapping[str, str] = os.environ
     return Settings.resolve(overrides, env=env)
 
 
-def _parse_env(name: str, annotation: Any, raw: str) -> Any:
-    kind = _base_type(annotation)
+def _parse_env(name: str, raw: str) -> Any:
+    kind = _base_type(name)
     if kind is bool:
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

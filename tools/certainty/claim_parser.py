@@ -299,21 +299,11 @@ def _clause_claims(words: list[str], region: str | None) -> list[Claim]:
         if prop == "object colour" and region and not any(w in OBJECT_NOUNS for w in words):
             prop = region
         claims.append(Claim(prop, change))
-    shape = _shape(words)
-    if shape is not None:
-        claims.append(Claim("shape", shape))
-    horizontal = _horizontal(words)
-    if horizontal is not None:
-        claims.append(Claim("position_x", horizontal))
-    vertical = _vertical(words)
-    if vertical is not None:
-        claims.append(Claim("position_y", vertical))
-    size = _size(words)
-    if size is not None:
-        claims.append(Claim("size", size))
-    rotation = _rotation(words)
-    if rotation is not None:
-        claims.append(Claim("rotation", rotation))
+    for prop, read in (("shape", _shape), ("position_x", _horizontal), ("position_y", _vertical), ("size", _size),
+                       ("rotation", _rotation)):
+        change = read(words)
+        if change is not None:
+            claims.append(Claim(prop, change))
     if colour is None:
         brightness = _brightness(words)
         if brightness is not None:

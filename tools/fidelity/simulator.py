@@ -42,30 +42,26 @@ import numpy as np
 
 from tools.certainty.claims import Claim
 from tools.describe.colour_names import name_colours
+from tools.describe.describer import JND
 from tools.describe.measurements import FORM_SCALE, FrameMeasurements, measure_batch
 from tools.fidelity.scoring import TrialScore, score_trials
 
 SIMULATOR = "offline-measurements"
 """The name this simulator's scores are recorded under in results.json."""
 
-# property -> (measured quantity, its just-noticeable difference); as tools/describe/describer.py JND.
-PROPERTY_READINGS: dict[str, tuple[str, float]] = {
-    "position_x": ("position_x", 0.04),
-    "position_y": ("position_y", 0.04),
-    "size": ("size", 0.15),
-    "rotation": ("rotation", 10.0),
-    "brightness": ("brightness", 0.03),
-    "saturation": ("saturation", 0.08),
-    "visibility": ("visibility", 0.15),
-    "shape": ("form", 2.0),
-    "object colour": ("object_colour", 0.06),
-    "object top colour": ("object_top_colour", 0.06),
-    "background colour": ("background_colour", 0.06),
-    "wall colour": ("top_colour", 0.06),
-    "upper background colour": ("top_colour", 0.06),
-    "floor colour": ("bottom_colour", 0.06),
-    "lower background colour": ("bottom_colour", 0.06),
+_PROPERTY_QUANTITIES: dict[str, tuple[str, str]] = {
+    "position_x": ("position_x", "position_x"), "position_y": ("position_y", "position_y"), "size": ("size", "size"),
+    "rotation": ("rotation", "rotation"), "brightness": ("brightness", "brightness"),
+    "saturation": ("saturation", "saturation"), "visibility": ("visibility", "visibility"), "shape": ("form", "shape"),
+    "object colour": ("object_colour", "object_colour"), "object top colour": ("object_top_colour", "object_top_colour"),
+    "background colour": ("background_colour", "background_colour"), "wall colour": ("top_colour", "top_colour"),
+    "upper background colour": ("top_colour", "top_colour"), "floor colour": ("bottom_colour", "bottom_colour"),
+    "lower background colour": ("bottom_colour", "bottom_colour"),
 }
+"""property -> (the measured quantity, the describer's quantity whose just-noticeable difference it uses)."""
+PROPERTY_READINGS: dict[str, tuple[str, float]] = {prop: (quantity, JND[jnd]) for prop, (quantity, jnd)
+                                                   in _PROPERTY_QUANTITIES.items()}
+"""property -> (measured quantity, its just-noticeable difference: tools/describe/describer.py JND)."""
 SIGNS: dict[str, int] = {
     "left_to_right": 1, "right_to_left": -1, "down": 1, "up": -1, "bigger": 1, "smaller": -1,
     "counterclockwise": 1, "clockwise": -1, "lighter": 1, "darker": -1, "more_saturated": 1,
